@@ -13,6 +13,7 @@ from .errors import InvalidPolicy
 ALLOCATIONS = ("principal_first", "charge_by_charge")
 # Rates are exact in millionths so that fast reports can work in integer micro-fen.
 MAX_RATE_PLACES = 6
+MAX_CAP_PLACES = 4
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class LateFeePolicy:
         if self.cap_ratio is not None:
             if not isinstance(self.cap_ratio, Decimal) or self.cap_ratio < 0:
                 raise InvalidPolicy(f"cap_ratio {self.cap_ratio} must be a non-negative Decimal or empty")
+            if self.cap_ratio.as_tuple().exponent < -MAX_CAP_PLACES:
+                raise InvalidPolicy(
+                    f"cap_ratio {self.cap_ratio} has more than {MAX_CAP_PLACES} decimal places")
         if self.allocation not in ALLOCATIONS:
             raise InvalidPolicy(
                 f"allocation {self.allocation!r} must be one of {', '.join(ALLOCATIONS)}")
@@ -77,6 +81,11 @@ class PolicySchedule:
     def changes_after(self, day):
         """Effective dates later than ``day`` (the days on which the rules change)."""
         return [p.effective_from for p in self.policies[1:] if p.effective_from > day]
+
+    def next_change_after(self, day):
+        """The first effective date later than ``day``, or None."""
+        later = self.changes_after(day)
+        return later[0] if later else None
 
     @property
     def change_days(self):

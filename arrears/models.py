@@ -1,0 +1,339 @@
+"""The database model.
+
+Money is integer fen with named CHECK constraints. The ledger tables (charges,
+payments, reversals, waivers, hardship statuses, late-fee policies) and the evidence
+events are append-only: the migrations add triggers that refuse UPDATE and DELETE on
+them. Corrections are new rows (``Reversal``) that point to what they correct.
+
+``ChargeBalance``, ``UnitBalance`` and ``PaymentAllocation`` are a projection of the
+ledger, not part of it: the services rebuild a unit's rows from the engine in the same
+transaction as every posting, so that reports read today's figures in one query.
+"""
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Integer,
+                        String, Text, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+PAYMENT_METHODS = ("cash", "bank_transfer", "wechat", "alipay", "bank_deduction", "other")
+ROLES = ("clerk", "manager", "lawyer", "admin")
+WAIVER_KINDS = ("late_fee", "principal")
+WAIVER_REASONS = ("hardship", "non_malicious", "dispute_settlement", "other")
+FEE_BASES = ("per_m2", "fixed")
+
+# Tables whose rows are never updated or deleted (enforced by triggers in migrations).
+APPEND_ONLY_TABLES = ("charges", "payments", "reversals", "waivers", "hardship_statuses",
+                      "late_fee_policies", "billing_runs", "evidence_events")
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Estate(db.Model):
+    __tablename__ = "estates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    buildings = relationship("Building", back_populates="estate", order_by="Building.name")
+
+
+class Building(db.Model):
+    __tablename__ = "buildings"
+    __table_args__ = (UniqueConstraint("estate_id", "name", name="uq_buildings_estate_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+    estate = relationship("Estate", back_populates="buildings")
+    units = relationship("Unit", back_populates="building", order_by="Unit.number")
+
+
+class Unit(db.Model):
+    __tablename__ = "units"
+    __table_args__ = (
+        UniqueConstraint("building_id", "number", name="uq_units_building_number"),
+        CheckConstraint("area_centi_m2 >= 0", name="non_negative_area"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), index=True)
+    number: Mapped[str] = mapped_column(String(50))
+    # Floor area in hundredths of a square metre (100.25 m² -> 10025).
+    area_centi_m2: Mapped[int] = mapped_column(Integer)
+
+    building = relationship("Building", back_populates="units")
+    ownerships = relationship("Ownership", back_populates="unit", order_by="Ownership.start_on")
+
+    @property
+    def ref(self):
+        return f"{self.building.estate.name}/{self.building.name}/{self.number}"
+
+    @property
+    def estate(self):
+        return self.building.estate
+
+    def owner_on(self, day):
+        """The owner whose ownership period covers ``day`` (None when nobody's does)."""
+        for ownership in reversed(self.ownerships):
+            if ownership.start_on <= day and (ownership.end_on is None or day <= ownership.end_on):
+                return ownership.owner
+        return None
+
+
+class Owner(db.Model):
+    __tablename__ = "owners"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Personal data (SPEC §9): shown masked except where the work needs it.
+    phone: Mapped[str | None] = mapped_column(String(30))
+
+
+class Ownership(db.Model):
+    __tablename__ = "ownerships"
+    __table_args__ = (CheckConstraint("end_on IS NULL OR end_on >= start_on", name="ordered_dates"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), index=True)
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date | None] = mapped_column(Date)
+
+    unit = relationship("Unit", back_populates="ownerships")
+    owner = relationship("Owner")
+
+
+class FeeItem(db.Model):
+    __tablename__ = "fee_items"
+    __table_args__ = (
+        UniqueConstraint("estate_id", "name", name="uq_fee_items_estate_name"),
+        CheckConstraint(_in("basis", FEE_BASES), name="known_basis"),
+        CheckConstraint("price_fen >= 0", name="non_negative_price"),
+        CheckConstraint("due_day IS NULL OR (due_day BETWEEN 1 AND 31)", name="due_day_in_month"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # per_m2: price_fen per m² per month; fixed: price_fen per unit per month.
+    basis: Mapped[str] = mapped_column(String(10))
+    price_fen: Mapped[int] = mapped_column(Integer)
+    # Day of the period's month the charge is due; None: the month's last day.
+    due_day: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    estate = relationship("Estate")
+
+
+class LateFeePolicyVersion(db.Model):
+    """One version of an estate's late-fee policy; rates are stored as exact decimal text."""
+
+    __tablename__ = "late_fee_policies"
+    __table_args__ = (
+        UniqueConstraint("estate_id", "effective_from", name="uq_late_fee_policies_estate_from"),
+        CheckConstraint("grace_days >= 0", name="non_negative_grace"),
+        CheckConstraint("allocation IN ('principal_first', 'charge_by_charge')", name="known_allocation"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"), index=True)
+    effective_from: Mapped[date] = mapped_column(Date)
+    daily_rate: Mapped[str] = mapped_column(String(20))
+    grace_days: Mapped[int] = mapped_column(Integer)
+    cap_ratio: Mapped[str | None] = mapped_column(String(20))
+    allocation: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class BillingRun(db.Model):
+    __tablename__ = "billing_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"), index=True)
+    period: Mapped[str] = mapped_column(String(7))
+    charges_created: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class Charge(db.Model):
+    __tablename__ = "charges"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "fee_item_id", "period", name="uq_charges_unit_item_period"),
+        CheckConstraint("amount_fen > 0", name="positive_amount"),
+        CheckConstraint("billed_on <= due_date", name="billed_before_due"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    fee_item_id: Mapped[int] = mapped_column(ForeignKey("fee_items.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[date] = mapped_column(Date)
+    billed_on: Mapped[date] = mapped_column(Date)
+    billing_run_id: Mapped[int | None] = mapped_column(ForeignKey("billing_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    unit = relationship("Unit")
+    fee_item = relationship("FeeItem")
+    owner = relationship("Owner")
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("estate_id", "reference", name="uq_payments_estate_reference"),
+        CheckConstraint("amount_fen > 0", name="positive_amount"),
+        CheckConstraint(_in("method", PAYMENT_METHODS), name="known_method"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str] = mapped_column(String(100))
+    # Periods the payer named ("2026-01,2026-02"), or None.
+    periods: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    unit = relationship("Unit")
+
+    @property
+    def period_list(self):
+        return tuple(p for p in (self.periods or "").split(",") if p)
+
+
+class Reversal(db.Model):
+    """Cancels one payment or one charge from ``reversed_on``; never undone itself."""
+
+    __tablename__ = "reversals"
+    __table_args__ = (
+        CheckConstraint("(payment_id IS NULL) <> (charge_id IS NULL)", name="one_target"),
+        CheckConstraint("length(reason) > 0", name="has_reason"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), unique=True)
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    reversed_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class Waiver(db.Model):
+    """An approved waiver: takes effect on ``approved_on``."""
+
+    __tablename__ = "waivers"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="positive_amount"),
+        CheckConstraint(_in("kind", WAIVER_KINDS), name="known_kind"),
+        CheckConstraint(_in("reason", WAIVER_REASONS), name="known_reason"),
+        CheckConstraint("requested_by <> approved_by", name="two_people"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(30))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    approved_by: Mapped[str] = mapped_column(String(100))
+    approved_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    charge = relationship("Charge")
+
+
+class HardshipStatus(db.Model):
+    """An approved hardship status: no late fee accrues from ``start_on`` to ``end_on``."""
+
+    __tablename__ = "hardship_statuses"
+    __table_args__ = (
+        CheckConstraint("end_on >= start_on", name="ordered_dates"),
+        CheckConstraint("requested_by <> approved_by", name="two_people"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date] = mapped_column(Date)
+    # Sensitive (SPEC §9): encrypted at rest with the office's data key.
+    reason_encrypted: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    approved_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="known_role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvidenceEvent(db.Model):
+    """One link of the hash chain (SPEC §8); ``at`` and ``data`` are stored exactly as hashed."""
+
+    __tablename__ = "evidence_events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(50), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str | None] = mapped_column(String(300), index=True)
+    data: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# -- projection (derived, rebuilt by the services) ----------------------------------
+
+class ChargeBalance(db.Model):
+    """A charge's figures as of ``state_day`` plus what is needed to carry the late fee
+    forward in SQL: from ``accrual_from`` the fee grows by ``accrual_micro_per_day``
+    (millionths of a fen) a day up to ``cap_micro``, until ``valid_through``. Days are
+    proleptic ordinals (``date.toordinal()``) so the arithmetic is the same in SQLite
+    and PostgreSQL."""
+
+    __tablename__ = "charge_balances"
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    due_day: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    principal_outstanding_fen: Mapped[int] = mapped_column(BigInteger)
+    fee_settled_fen: Mapped[int] = mapped_column(BigInteger)
+    accrued_micro: Mapped[int] = mapped_column(BigInteger)
+    accrual_micro_per_day: Mapped[int] = mapped_column(BigInteger)
+    accrual_from: Mapped[int] = mapped_column(Integer)
+    cap_micro: Mapped[int | None] = mapped_column(BigInteger)
+    state_day: Mapped[int] = mapped_column(Integer)
+    valid_through: Mapped[int] = mapped_column(Integer)
+
+
+class UnitBalance(db.Model):
+    __tablename__ = "unit_balances"
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    credit_fen: Mapped[int] = mapped_column(BigInteger)
+    state_day: Mapped[int] = mapped_column(Integer)
+    valid_through: Mapped[int] = mapped_column(Integer)
+
+
+class PaymentAllocation(db.Model):
+    """How the engine applies a payment (or held credit, ``payment_id`` NULL)."""
+
+    __tablename__ = "payment_allocations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"))
+    applied_on: Mapped[date] = mapped_column(Date)
+    principal_fen: Mapped[int] = mapped_column(BigInteger)
+    late_fee_fen: Mapped[int] = mapped_column(BigInteger)

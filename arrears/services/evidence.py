@@ -1,0 +1,68 @@
+"""Appending to and checking the evidence chain (SPEC §8).
+
+Invariant: events are only ever appended, one at a time, each linked to the one
+before; appending takes a lock so that two transactions never claim the same ``seq``.
+"""
+import json
+from datetime import datetime, timezone
+
+from sqlalchemy import select, text
+
+from ..domain.evidence import GENESIS, canonical_json, seal, verify_events
+from ..extensions import db
+from ..models import EvidenceEvent
+
+
+def utc_stamp(moment=None):
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _lock_chain(session):
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
+
+
+def chain_head(session=None):
+    """``(seq, hash)`` of the newest event, or ``(0, GENESIS)`` for an empty chain."""
+    session = session or db.session
+    row = session.execute(select(EvidenceEvent.seq, EvidenceEvent.hash)
+                          .order_by(EvidenceEvent.seq.desc()).limit(1)).first()
+    return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+def append_event(kind, actor, unit, data, session=None):
+    """Add an event to the current transaction (the caller commits). Returns it."""
+    session = session or db.session
+    _lock_chain(session)
+    seq, prev_hash = chain_head(session)
+    sealed = seal(seq + 1, utc_stamp(), kind, actor, unit, json.loads(canonical_json(data)), prev_hash)
+    event = EvidenceEvent(seq=sealed["seq"], at=sealed["at"], kind=kind, actor=actor, unit=unit,
+                          data=canonical_json(sealed["data"]), prev_hash=prev_hash, hash=sealed["hash"])
+    session.add(event)
+    session.flush()
+    return event
+
+
+def event_dict(event):
+    """An event as stored, as the mapping the hash covers plus ``hash``."""
+    try:
+        data = json.loads(event.data)
+    except ValueError:
+        data = event.data  # tampered beyond JSON: the hash check will name it
+    return {"seq": event.seq, "at": event.at, "kind": event.kind, "actor": event.actor,
+            "unit": event.unit, "data": data, "prev_hash": event.prev_hash, "hash": event.hash}
+
+
+def iter_events(session=None, unit=None, batch=2000):
+    session = session or db.session
+    query = select(EvidenceEvent).order_by(EvidenceEvent.seq)
+    if unit is not None:
+        query = query.where(EvidenceEvent.unit == unit)
+    for event in session.execute(query.execution_options(yield_per=batch)).scalars():
+        yield event_dict(event)
+
+
+def verify_chain(session=None):
+    """Returns the number of events; raises ``ChainBroken`` naming the first bad one."""
+    return verify_events(iter_events(session))

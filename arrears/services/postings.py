@@ -1,0 +1,182 @@
+"""Posting to the ledger: billing runs, charges, payments and reversals.
+
+Invariants: a billing run is idempotent (one charge per unit, fee item and period);
+a payment reference is posted at most once per estate; nothing is edited or removed,
+a mistake is reversed with a reason; every posting appends its evidence event and
+rebuilds the unit's balances in the same transaction.
+"""
+import calendar
+import re
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from ..domain.ledger import billed_on_for
+from ..domain.money import format_fen, round_fen
+from ..extensions import db
+from ..models import PAYMENT_METHODS, BillingRun, Charge, Estate, FeeItem, Payment, Reversal, Unit
+from .errors import DuplicatePayment, NotFound, ServiceError
+from .evidence import append_event
+from .ledger import local_today, refresh_unit_balances
+from .transaction import atomic
+
+PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def parse_period(text):
+    """``"2026-01"`` -> ``(2026, 1)``; raises ``ServiceError`` otherwise."""
+    match = PERIOD.match((text or "").strip())
+    if not match:
+        raise ServiceError(f"period {text!r} must look like 2026-01")
+    return int(match.group(1)), int(match.group(2))
+
+
+def due_date_for(period, due_day):
+    year, month = parse_period(period)
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(due_day or last, last))
+
+
+def charge_amount_fen(item, unit):
+    """A month's amount for ``unit``: price × area (rounded once, half up) or the fixed price."""
+    if item.basis == "per_m2":
+        return round_fen(Decimal(item.price_fen) * unit.area_centi_m2 / 100)
+    return item.price_fen
+
+
+def add_charge(unit, fee_item, period, amount_fen, due_date, actor, billing_run=None, via="billing"):
+    """Write one charge and its event (no balance refresh, no commit)."""
+    year, month = parse_period(period)
+    owner = unit.owner_on(date(year, month, 1)) or unit.owner_on(due_date)
+    charge = Charge(unit_id=unit.id, fee_item_id=fee_item.id, owner_id=owner.id if owner else None,
+                    period=period, amount_fen=amount_fen, due_date=due_date,
+                    billed_on=billed_on_for(period, due_date), billing_run_id=billing_run.id if billing_run else None,
+                    created_by=actor)
+    db.session.add(charge)
+    db.session.flush()
+    append_event("charge_billed", actor, unit.ref, {
+        "charge_id": charge.id, "period": period, "fee_item": fee_item.name,
+        "amount": format_fen(amount_fen), "due_date": due_date.isoformat(), "via": via})
+    return charge
+
+
+def bill_period(period, actor, estate_name=None, state_day=None):
+    """Billing run for ``period``: one charge per unit and active fee item that has none.
+    Returns the number of charges created (0 when the period is already billed)."""
+    parse_period(period)
+    with atomic():
+        estates = db.session.execute(select(Estate).order_by(Estate.name)).scalars().all()
+        if estate_name is not None:
+            estates = [e for e in estates if e.name == estate_name]
+            if not estates:
+                raise NotFound(f"estate {estate_name} does not exist")
+        created = 0
+        for estate in estates:
+            items = db.session.execute(select(FeeItem).where(FeeItem.estate_id == estate.id,
+                                                             FeeItem.active.is_(True))).scalars().all()
+            if not items:
+                continue
+            billed = set(db.session.execute(
+                select(Charge.unit_id, Charge.fee_item_id).join(FeeItem)
+                .where(FeeItem.estate_id == estate.id, Charge.period == period)).all())
+            todo = [(unit, item) for building in estate.buildings for unit in building.units for item in items
+                    if (unit.id, item.id) not in billed and charge_amount_fen(item, unit) > 0]
+            if not todo:
+                continue
+            run = BillingRun(estate_id=estate.id, period=period, charges_created=len(todo), created_by=actor)
+            db.session.add(run)
+            db.session.flush()
+            for unit, item in todo:
+                add_charge(unit, item, period, charge_amount_fen(item, unit), due_date_for(period, item.due_day),
+                           actor, run)
+            append_event("billing_run", actor, None, {"estate": estate.name, "period": period,
+                                                      "charges_created": len(todo)})
+            created += len(todo)
+            touched = [unit for unit, _ in todo]
+            for unit in dict.fromkeys(touched):
+                refresh_unit_balances(unit, state_day)
+        return created
+
+
+def check_payment(unit, amount_fen, paid_on, method, reference, periods, today):
+    """Validate a payment before it is written; raises ``ServiceError``/``DuplicatePayment``."""
+    if method not in PAYMENT_METHODS:
+        raise ServiceError(f"payment method {method!r} must be one of {', '.join(PAYMENT_METHODS)}")
+    if amount_fen <= 0:
+        raise ServiceError("payment amount must be greater than 0.00")
+    if paid_on > today:
+        raise ServiceError(f"paid_on {paid_on} is in the future")
+    reference = (reference or "").strip()
+    if not reference:
+        raise ServiceError("payment reference is empty")
+    existing = db.session.execute(select(Payment.id).where(
+        Payment.estate_id == unit.building.estate_id, Payment.reference == reference)).scalar_one_or_none()
+    if existing is not None:
+        raise DuplicatePayment(reference, existing)
+    if periods:
+        known = set(db.session.execute(select(Charge.period).where(Charge.unit_id == unit.id)).scalars())
+        unknown = [p for p in periods if p not in known]
+        if unknown:
+            raise ServiceError(f"{unit.ref} has no charge for period {', '.join(unknown)}")
+    return reference
+
+
+def add_payment(unit, amount_fen, paid_on, method, reference, actor, periods=(), via="office"):
+    """Write one validated payment and its event (no balance refresh, no commit)."""
+    payment = Payment(estate_id=unit.building.estate_id, unit_id=unit.id, amount_fen=amount_fen, paid_on=paid_on,
+                      method=method, reference=reference, periods=",".join(periods) or None, created_by=actor)
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def record_payment_event(payment, unit, actor, statement, via):
+    allocations = [{"period": _period_of(statement, a.charge_id), "principal": format_fen(a.principal_fen),
+                    "late_fee": format_fen(a.late_fee_fen)}
+                   for a in statement.allocations if a.payment_id == payment.id]
+    append_event("payment_posted", actor, unit.ref, {
+        "payment_id": payment.id, "amount": format_fen(payment.amount_fen), "paid_on": payment.paid_on.isoformat(),
+        "method": payment.method, "reference": payment.reference, "periods": list(payment.period_list),
+        "allocations": allocations, "via": via})
+
+
+def _period_of(statement, charge_id):
+    return statement.charge(charge_id).charge.period
+
+
+def post_payment(unit, amount_fen, paid_on, method, reference, actor, periods=()):
+    """Post a payment. Raises ``DuplicatePayment`` when the reference is already posted
+    for the estate (nothing is written), ``ServiceError`` for bad input."""
+    with atomic():
+        today = local_today(unit.building.estate.timezone)
+        reference = check_payment(unit, amount_fen, paid_on, method, reference, periods, today)
+        payment = add_payment(unit, amount_fen, paid_on, method, reference, actor, periods)
+        statement = refresh_unit_balances(unit)
+        record_payment_event(payment, unit, actor, statement, "office")
+        return payment
+
+
+def reverse_payment(payment_id, reason, actor, reversed_on=None):
+    """Reverse a payment from ``reversed_on`` (default today). The payment row stays;
+    the reversal points to it and carries the reason."""
+    with atomic():
+        payment = db.session.get(Payment, payment_id)
+        if payment is None:
+            raise NotFound(f"payment #{payment_id} does not exist")
+        unit = db.session.get(Unit, payment.unit_id)
+        if not (reason or "").strip():
+            raise ServiceError("a reversal needs a reason")
+        if db.session.execute(select(Reversal.id).where(Reversal.payment_id == payment.id)).first():
+            raise ServiceError(f"payment #{payment.id} ({payment.reference}) is already reversed")
+        reversed_on = reversed_on or local_today(unit.building.estate.timezone)
+        if reversed_on < payment.paid_on:
+            raise ServiceError(f"a reversal on {reversed_on} cannot precede the payment on {payment.paid_on}")
+        db.session.add(Reversal(payment_id=payment.id, reason=reason.strip(), reversed_on=reversed_on,
+                                created_by=actor))
+        db.session.flush()
+        append_event("payment_reversed", actor, unit.ref, {
+            "payment_id": payment.id, "reference": payment.reference, "amount": format_fen(payment.amount_fen),
+            "reason": reason.strip(), "reversed_on": reversed_on.isoformat()})
+        refresh_unit_balances(unit)
+        return payment

@@ -1,0 +1,42 @@
+"""Users and passwords (argon2id)."""
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import ROLES, User
+from .errors import ServiceError
+from .evidence import append_event
+from .transaction import atomic
+
+_hasher = PasswordHasher()
+USERNAME = re.compile(r"^[\w.@-]{2,50}$")
+MIN_PASSWORD = 8
+
+
+def create_user(username, role, password, actor="cli"):
+    """Make a user. Raises ``ServiceError`` for a bad name, role or short password."""
+    username = (username or "").strip()
+    if not USERNAME.match(username):
+        raise ServiceError(f"user name {username!r} must be 2–50 letters, digits or . _ @ -")
+    if role not in ROLES:
+        raise ServiceError(f"role {role!r} must be one of {', '.join(ROLES)}")
+    if len(password or "") < MIN_PASSWORD:
+        raise ServiceError(f"the password must have at least {MIN_PASSWORD} characters")
+    with atomic():
+        if db.session.execute(select(User.id).where(User.username == username)).first():
+            raise ServiceError(f"user {username} already exists")
+        user = User(username=username, role=role, password_hash=_hasher.hash(password), active=True)
+        db.session.add(user)
+        db.session.flush()
+        append_event("user_created", actor, None, {"username": username, "role": role})
+        return user
+
+
+def check_password(user, password):
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

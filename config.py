@@ -1,0 +1,35 @@
+"""Settings, read from the environment (SPEC §10).
+
+- ``DATABASE_URL``: SQLAlchemy URL; default a SQLite file in the instance folder.
+  ``postgresql://`` and ``postgres://`` URLs are driven by psycopg 3.
+- ``SECRET_KEY``: signs sessions; a development key when unset.
+- ``ARREARS_DATA_DIR``: issued PDFs, proof files, signing and encryption keys;
+  default: the instance folder.
+- ``ARREARS_TIMEZONE``: the estates' local time zone (default Asia/Shanghai).
+- Late-fee policy defaults for a new estate (SPEC §3): ``ARREARS_DAILY_RATE``
+  (0.001), ``ARREARS_GRACE_DAYS`` (0), ``ARREARS_CAP_RATIO`` (1.0; empty = no cap),
+  ``ARREARS_ALLOCATION`` (principal_first), ``ARREARS_LIMITATION_YEARS`` (3).
+"""
+import os
+
+
+def database_url(raw):
+    """Normalise a DATABASE_URL so that PostgreSQL uses the psycopg 3 driver."""
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://"):]
+    if raw.startswith("postgresql://"):
+        raw = "postgresql+psycopg://" + raw[len("postgresql://"):]
+    return raw
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ["DATABASE_URL"]) if os.environ.get("DATABASE_URL") else None
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    ARREARS_DATA_DIR = os.environ.get("ARREARS_DATA_DIR")
+    ARREARS_TIMEZONE = os.environ.get("ARREARS_TIMEZONE", "Asia/Shanghai")
+    ARREARS_DAILY_RATE = os.environ.get("ARREARS_DAILY_RATE", "0.001")
+    ARREARS_GRACE_DAYS = int(os.environ.get("ARREARS_GRACE_DAYS", "0"))
+    ARREARS_CAP_RATIO = os.environ.get("ARREARS_CAP_RATIO", "1.0")
+    ARREARS_ALLOCATION = os.environ.get("ARREARS_ALLOCATION", "principal_first")
+    ARREARS_LIMITATION_YEARS = int(os.environ.get("ARREARS_LIMITATION_YEARS", "3"))
