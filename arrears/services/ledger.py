@@ -79,12 +79,15 @@ class UnitHistory:
         self.unit = unit
         self.as_of = as_of
         session = db.session
-        reversed_payments = set(session.execute(
-            select(Reversal.payment_id).join(Payment, Payment.id == Reversal.payment_id)
-            .where(Payment.unit_id == unit.id, Reversal.reversed_on <= as_of)).scalars())
-        reversed_charges = set(session.execute(
-            select(Reversal.charge_id).join(Charge, Charge.id == Reversal.charge_id)
-            .where(Charge.unit_id == unit.id, Reversal.reversed_on <= as_of)).scalars())
+        payment_reversals = session.execute(
+            select(Reversal.payment_id, Reversal.reversed_on).join(Payment, Payment.id == Reversal.payment_id)
+            .where(Payment.unit_id == unit.id)).all()
+        charge_reversals = session.execute(
+            select(Reversal.charge_id, Reversal.reversed_on).join(Charge, Charge.id == Reversal.charge_id)
+            .where(Charge.unit_id == unit.id)).all()
+        reversed_payments = {target for target, day in payment_reversals if day <= as_of}
+        reversed_charges = {target for target, day in charge_reversals if day <= as_of}
+        self.later_reversals = [day for _, day in payment_reversals + charge_reversals if day > as_of]
         charge_rows = session.execute(
             select(Charge, FeeItem.name).join(FeeItem).where(Charge.unit_id == unit.id)).all()
         self.charge_rows = {row.id: row for row, _ in charge_rows if row.id not in reversed_charges}
@@ -101,6 +104,20 @@ class UnitHistory:
         hardship_rows = session.execute(select(HardshipStatus).where(HardshipStatus.unit_id == unit.id)).scalars()
         self.suspensions = [engine.Suspension(h.start_on, h.end_on) for h in hardship_rows]
         self.schedule = policy_schedule(unit.building.estate_id)
+
+    def next_change_after(self, day):
+        """The first day after ``day`` on which anything on record changes the figures'
+        course: a policy version, a suspension boundary, a charge billed, a payment, a
+        waiver or a reversal. None when nothing is due to change."""
+        days = [d for d in (self.schedule.next_change_after(day),) if d is not None]
+        days += [c.billed for c in self.charges]
+        days += [p.paid_on for p in self.payments]
+        days += [w.effective_on for w in self.waivers]
+        days += self.later_reversals
+        for suspension in self.suspensions:
+            days += [suspension.start, suspension.end + timedelta(days=1)]
+        later = [d for d in days if d > day]
+        return min(later) if later else None
 
     def statement(self, keep_working=False):
         return engine.compute_statement(self.charges, self.payments, as_of=self.as_of, policies=self.schedule,
@@ -189,17 +206,13 @@ def balance_rows(unit_id, history, statement, state_day):
     Pure apart from its inputs, so the benchmark can build rows without a session."""
     schedule = history.schedule
     after = state_day + timedelta(days=1)
-    # The linear carry-forward holds until the rules or the record next change.
-    ends = [d for d in (schedule.next_change_after(state_day),) if d is not None]
-    ends += [c.billed for c in history.charges if c.billed > state_day]
+    # The linear carry-forward holds until the record or the rules next change.
+    change = history.next_change_after(state_day)
+    valid_through = (change - timedelta(days=1)).toordinal() if change else FAR_FUTURE
     suspended_tomorrow = set()
     for s in history.suspensions:
-        if s.start > state_day:
-            ends.append(s.start)
-        elif s.end >= after and s.start <= after:
-            ends.append(s.end + timedelta(days=1))
+        if s.start <= after <= s.end:
             suspended_tomorrow.update([None] if s.charge_ids is None else s.charge_ids)
-    valid_through = (min(ends) - timedelta(days=1)).toordinal() if ends else FAR_FUTURE
     policy = schedule.on(after)
     rows = []
     for line in statement.charges:
