@@ -36,7 +36,7 @@ help:
 	@echo "make test       set up, run pytest on SQLite, then on PostgreSQL (PYTEST_ARGS=...)"
 	@echo "make setup      only install system packages and .venv"
 	@echo "make bench      run bench/ledger.py (BENCH_ARGS=...)"
-	@echo "make clean      delete instance/ (local database, issued files, keys!) and test artefacts"
+	@echo "make clean      delete test and benchmark artefacts (keeps instance/: database, documents, keys)"
 	@echo "make distclean  clean, and delete .venv too"
 
 # Everything both `run` and `test` need, nothing started.
@@ -77,11 +77,10 @@ test: setup
 bench: setup
 	$(PY) bench/ledger.py $(BENCH_ARGS)
 
-# Delete run and test artefacts: instance/ (the local SQLite database, issued
-# PDFs, proof files and signing keys -- `make run` starts afresh), .pg/,
-# pytest/hypothesis caches, bench/out/, __pycache__.  Keeps .venv.
+# Delete test and benchmark artefacts. Keeps instance/: the local database, issued
+# documents and the keys (delete it by hand to start the demo afresh).
 clean:
-	rm -rf instance .pg .pytest_cache .hypothesis bench/out
+	rm -rf .pg .pytest_cache .hypothesis bench/out
 	find . \( -path ./$(VENV) -o -path ./.git \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 # clean, and delete the virtualenv as well.
