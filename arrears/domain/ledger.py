@@ -22,7 +22,11 @@ Choices where the SPEC is silent (also in docs/ledger.md):
 - a payment that names periods settles those charges first (with the policy's own
   ordering, restricted to them), then the rest as usual;
 - when policies change, each day uses the policy in force on that day (rate, grace
-  and cap); a lower cap never takes back a fee already accrued.
+  and cap); a lower cap never takes back a fee already accrued;
+- charges are settled and listed oldest due date first, whatever order they were
+  billed in; a charge counts as billed no later than its due date;
+- a late-fee waiver counts at its full approved amount (approval refuses more than is
+  outstanding then); a principal waiver is limited to the principal outstanding.
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -47,8 +51,10 @@ class Charge:
 
     @property
     def billed(self):
+        """The day the charge enters the ledger; never after its due date, so that every
+        accrual day of SPEC §3 is counted."""
         if self.billed_on is not None:
-            return self.billed_on
+            return min(self.billed_on, self.due_date)
         return billed_on_for(self.period, self.due_date)
 
 
@@ -198,7 +204,7 @@ def compute_statement(charges, payments=(), *, as_of, policies=None, waivers=(),
     timeline = []
     for order, charge in enumerate(sorted(charges, key=_charge_key)):
         if charge.billed <= as_of:
-            timeline.append((charge.billed, _BILL, order, charge))
+            timeline.append((charge.billed, _BILL, order, (order, charge)))
     for order, waiver in enumerate(waivers):
         if waiver.effective_on <= as_of:
             timeline.append((waiver.effective_on, _WAIVE, order, waiver))
@@ -211,7 +217,7 @@ def compute_statement(charges, payments=(), *, as_of, policies=None, waivers=(),
     for day, kind, _, item in timeline:
         engine.accrue_through(day)
         if kind == _BILL:
-            engine.bill(item, day)
+            engine.bill(*item, day)
         elif kind == _WAIVE:
             engine.waive(item)
         else:
@@ -299,9 +305,9 @@ class _Engine:
                                                days, run.accrued - before))
 
     # -- events ----------------------------------------------------------------
-    def bill(self, charge, day):
-        self.running[charge.id] = _Running(charge=charge, order=len(self.running),
-                                           principal_out=charge.amount_fen)
+    def bill(self, order, charge, day):
+        """``order`` is the charge's rank by due date: the order of settling and listing."""
+        self.running[charge.id] = _Running(charge=charge, order=order, principal_out=charge.amount_fen)
         if self.credit:
             held, self.credit = self.credit, 0
             self._apply(None, held, day, ())
@@ -315,8 +321,9 @@ class _Engine:
             run.principal_out -= amount
             run.principal_waived += amount
         else:
-            amount = min(waiver.amount_fen, run.fee_outstanding())
-            run.fee_waived += amount
+            # Kept whole: the floor at zero applies once, to accrued − waived − paid
+            # (SPEC §3.5), so a backdated payment never raises what is owed.
+            run.fee_waived += waiver.amount_fen
 
     def pay(self, payment):
         for run in self.running.values():

@@ -553,16 +553,14 @@ def test_shared_example_0104_allocations():
 # --- where the engine and the SPEC disagree -------------------------------------------
 #
 # Both cases below need a charge whose due-date order differs from its billing order
-# (billed_on = first day of the period, or the due date when earlier). The engine keeps
-# charges in billing order; SPEC §3 settles "oldest due date first" and SPEC §10 lists
+# (billed_on = first day of the period, or the due date when earlier). The engine orders
+# charges by due date, as SPEC §3 settles "oldest due date first" and SPEC §10 lists
 # "oldest due first".
 
 PREPAID = [charge("feb", "2026-02", "100.00", "2026-02-28"),   # billed 2026-02-01
            charge("mar", "2026-03", "100.00", "2026-02-20")]   # billed 2026-02-20, due first
 
 
-@pytest.mark.xfail(strict=True, reason="engine settles charges in billing order, SPEC §3 says "
-                                       "oldest due date first")
 def test_principal_first_settles_the_oldest_due_date_first():
     """
     p1 100.00 on 2026-03-05, as of 2026-03-05; both due; mar is due earlier (02-20)
@@ -576,20 +574,15 @@ def test_principal_first_settles_the_oldest_due_date_first():
         ("mar", "100.00", "0.00", "0.00", 0, "1.30", "0.00", "0.00", "1.30")]
 
 
-@pytest.mark.xfail(strict=True, reason="engine lists charges in billing order, SPEC §10 says "
-                                       "oldest due first")
 def test_statement_lists_charges_oldest_due_first():
     statement = compute_statement(PREPAID, [], as_of=d("2026-03-05"))
     assert [line.charge.id for line in statement.charges] == ["mar", "feb"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine accrues only from the day after billed_on when "
-                                       "an explicit billed_on is later than the due date; SPEC "
-                                       "§3.1 counts every day from due + grace + 1")
 def test_charge_billed_after_its_due_date_accrues_from_the_due_date():
     """
     2026-01 100.00 due 2026-01-31, billed late on 2026-02-15, as of 2026-02-20
-    SPEC §3.1: accrual days 2026-02-01..02-20 = 20 × 0.10 = 2.00 (the engine gives 0.50)
+    SPEC §3.1: accrual days 2026-02-01..02-20 = 20 × 0.10 = 2.00
     """
     late = [charge("c1", "2026-01", "100.00", "2026-01-31", billed_on=d("2026-02-15"))]
     statement = compute_statement(late, [], as_of=d("2026-02-20"))
@@ -597,9 +590,6 @@ def test_charge_billed_after_its_due_date_accrues_from_the_due_date():
         ("c1", "0.00", "0.00", "100.00", 20, "2.00", "0.00", "0.00", "2.00")]
 
 
-@pytest.mark.xfail(strict=True, reason="engine cuts a late-fee waiver down to the fee outstanding "
-                                       "on its effective date, so a backdated payment can raise "
-                                       "the late fee outstanding (its own invariant; SPEC §3.5)")
 def test_backdated_payment_never_raises_the_late_fee_outstanding():
     """
     100.00 due 2026-01-31, cap 0.05 (5.00); late-fee waiver of 5.00 effective 2026-04-30;
