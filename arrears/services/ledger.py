@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 
 from ..domain import ledger as engine
 from ..domain.limitation import limitation_expiry
-from ..domain.money import format_fen
+from ..domain.statement import statement_document
 from ..domain.policy import LateFeePolicy, PolicySchedule
 from ..extensions import db
 from ..models import (Building, Charge, ChargeBalance, Estate, FeeItem, HardshipStatus,
@@ -147,37 +147,7 @@ def unit_statement(unit, as_of, keep_working=False):
 def statement_json(unit, as_of):
     """The statement as SPEC §10 gives it for ``statement --json``."""
     statement, limitation = unit_statement(unit, as_of)
-    charges = []
-    for line in statement.charges:
-        item = {
-            "period": line.charge.period,
-            "fee_item": line.charge.fee_item,
-            "due_date": line.charge.due_date.isoformat(),
-            "amount": format_fen(line.charge.amount_fen),
-            "principal_paid": format_fen(line.principal_paid_fen),
-            "principal_waived": format_fen(line.principal_waived_fen),
-            "principal_outstanding": format_fen(line.principal_outstanding_fen),
-            "days_overdue": line.days_overdue,
-            "late_fee_accrued": format_fen(line.late_fee_accrued_fen),
-            "late_fee_waived": format_fen(line.late_fee_waived_fen),
-            "late_fee_paid": format_fen(line.late_fee_paid_fen),
-            "late_fee_outstanding": format_fen(line.late_fee_outstanding_fen),
-        }
-        if line.principal_outstanding_fen > 0:
-            item["limitation_expires"] = limitation[line.charge.id].isoformat()
-        charges.append(item)
-    return {
-        "unit": unit.ref,
-        "as_of": as_of.isoformat(),
-        "currency": "CNY",
-        "charges": charges,
-        "credit": format_fen(statement.credit_fen),
-        "totals": {
-            "principal_outstanding": format_fen(statement.principal_outstanding_fen),
-            "late_fee_outstanding": format_fen(statement.late_fee_outstanding_fen),
-            "total_outstanding": format_fen(statement.total_outstanding_fen),
-        },
-    }
+    return statement_document(unit.ref, statement, limitation)
 
 
 # -- the projection -------------------------------------------------------------------
