@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Building, Estate, FeeItem, LateFeePolicyVersion, Owner, Ownership, Unit
 from .errors import ServiceError
 from .evidence import append_event
-from .ledger import default_policy
+from .ledger import default_policy, refresh_unit_balances
 
 EPOCH = date(1970, 1, 1)
 
@@ -87,4 +87,8 @@ def add_policy_version(estate, policy: LateFeePolicy, actor):
         "estate": estate.name, "effective_from": policy.effective_from.isoformat(),
         "daily_rate": str(policy.daily_rate), "grace_days": policy.grace_days,
         "cap_ratio": row.cap_ratio, "allocation": policy.allocation})
+    # The projection only knows the versions it was built with: rebuild the estate's units.
+    for building in estate.buildings:
+        for unit in building.units:
+            refresh_unit_balances(unit)
     return row

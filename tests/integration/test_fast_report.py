@@ -86,3 +86,20 @@ def test_projection_carries_the_fee_forward_in_sql(app):
     assert rows[unit.id] == engine_arrears(unit, date(2026, 7, 15))
     report = portfolio_report(date(2026, 7, 15), top=5)
     assert report["late_fee_outstanding_fen"] == 1350 and report["units_owing"] == 1
+
+
+def test_a_new_policy_version_reaches_the_fast_report(app):
+    """Projection built on 2026-06-15 under the default policy; then a version halving the
+    rate from 2026-07-01 is added: on 2026-07-15 the fee is 30 days × 0.30 + 15 × 0.15 = 11.25."""
+    with atomic():
+        estate = get_or_create_estate("改价花园", "test")
+        unit = add_unit(get_or_create_building(estate, "1栋", "test"), "0101", 10000, "业主", None, "test")
+        add_charge(unit, get_or_create_fee_item(estate, "物业管理费", "test"), "2026-05", 30000,
+                   date(2026, 5, 31), "test")
+        refresh_unit_balances(unit, STATE_DAY)
+    with atomic():
+        add_policy_version(estate, LateFeePolicy(effective_from=date(2026, 7, 1), daily_rate=Decimal("0.0005")),
+                           "test")
+    as_of = date(2026, 7, 15)
+    assert arrears_by_unit(as_of)[unit.id].late_fee_outstanding_fen == 30 * 30 + 15 * 15
+    assert check_balances(as_of) == []
