@@ -58,9 +58,21 @@ def iso_date(_ctx, param, value):
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2026-11-23", param=param) from None
+    if not 1900 <= day.year <= 2999:
+        raise click.BadParameter(f"{value} is outside the years 1900–2999", param=param)
+    return day
+
+
+def new_output_file(path):
+    """Refuse to overwrite a file or to write into a folder that does not exist."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        fail(f"cannot write {path}: folder {folder} does not exist")
+    if os.path.exists(path):
+        fail(f"{path} already exists; choose a new file name")
 
 
 @arrears.command("init-db")
@@ -134,7 +146,8 @@ def import_command(kind, file, actor):
 @friendly
 def bill_command(period, estate):
     """Billing run: one charge per unit and fee item for the period (idempotent)."""
-    from .services.postings import bill_period
+    from .services.postings import bill_period, parse_period
+    period = parse_period(period)
     created = bill_period(period, "cli", estate_name=estate)
     if created:
         click.echo(f"billed {period}: {created} charge(s) created")
@@ -269,13 +282,20 @@ def verify_chain_command():
 def export_events_command(output):
     """Write the whole evidence chain, one event per line, as stored."""
     from .services.evidence import iter_events
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        fail(f"cannot write {output}: folder {folder} does not exist")
     count = 0
     temporary = output + ".part"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for event in iter_events():
-            handle.write(canonical_json(event) + "\n")
-            count += 1
-    os.replace(temporary, output)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            for event in iter_events():
+                handle.write(canonical_json(event) + "\n")
+                count += 1
+        os.replace(temporary, output)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
     click.echo(f"exported {count} event(s) to {output}")
 
 
@@ -285,9 +305,8 @@ def export_events_command(output):
 def backup_command(file):
     """A consistent copy of the database, taken while the app runs."""
     url = db.engine.url
+    new_output_file(file)
     if url.get_backend_name() == "sqlite":
-        if os.path.exists(file):
-            fail(f"{file} already exists; choose a new file name")
         source = sqlite3.connect(url.database)
         target = sqlite3.connect(file)
         with target:

@@ -50,6 +50,8 @@ def event_dict(event):
         data = json.loads(event.data)
     except ValueError:
         data = event.data  # tampered beyond JSON: the hash check will name it
+    if not isinstance(data, str) and canonical_json(data) != event.data:
+        data = event.data  # re-serialised text is not what was hashed: let the check name it
     return {"seq": event.seq, "at": event.at, "kind": event.kind, "actor": event.actor,
             "unit": event.unit, "data": data, "prev_hash": event.prev_hash, "hash": event.hash}
 

@@ -49,7 +49,7 @@ def read_table(path, data=None):
     if data is None:
         with open(path, "rb") as handle:
             data = handle.read()
-    if not data.strip():
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
         raise ImportRejected([f"line 1: {name} is empty; expected a header row"])
     if data[:2] == b"PK":
         return _read_xlsx(name, data)
@@ -239,9 +239,8 @@ def _import_charges(records, actor):
 
     def check(line, row):
         unit = _unit(row, units)
-        period = _required(row, "period")
         try:
-            parse_period(period)
+            period = parse_period(_required(row, "period"))
         except ServiceError as error:
             raise RowError(str(error)) from None
         fee_item = _required(row, "fee_item")
@@ -261,7 +260,9 @@ def _import_charges(records, actor):
     touched = {}
     if not errors:
         for unit, fee_item, period, amount, due in parsed:
-            item = get_or_create_fee_item(unit.building.estate, fee_item, actor, "fixed", amount)
+            # Imported history names its fee items; billing runs use them only once an
+            # administrator has set their price and activated them.
+            item = get_or_create_fee_item(unit.building.estate, fee_item, actor, "fixed", amount, active=False)
             add_charge(unit, item, period, amount, due, actor, via="import")
             touched[unit.id] = unit
     return errors, touched

@@ -21,19 +21,26 @@ from .evidence import append_event
 from .ledger import local_today, refresh_unit_balances
 from .transaction import atomic
 
-PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(r"^(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])$")
 
 
 def parse_period(text):
-    """``"2026-01"`` -> ``(2026, 1)``; raises ``ServiceError`` otherwise."""
-    match = PERIOD.match((text or "").strip())
-    if not match:
+    """``" 2026-01"`` -> ``"2026-01"``; raises ``ServiceError`` unless it is a month
+    between 1900-01 and 2999-12 written like 2026-01."""
+    period = (text or "").strip()
+    if not PERIOD.match(period):
         raise ServiceError(f"period {text!r} must look like 2026-01")
-    return int(match.group(1)), int(match.group(2))
+    return period
+
+
+def period_month(period):
+    """``"2026-01"`` -> ``(2026, 1)``."""
+    year, month = parse_period(period).split("-")
+    return int(year), int(month)
 
 
 def due_date_for(period, due_day):
-    year, month = parse_period(period)
+    year, month = period_month(period)
     last = calendar.monthrange(year, month)[1]
     return date(year, month, min(due_day or last, last))
 
@@ -47,7 +54,7 @@ def charge_amount_fen(item, unit):
 
 def add_charge(unit, fee_item, period, amount_fen, due_date, actor, billing_run=None, via="billing"):
     """Write one charge and its event (no balance refresh, no commit)."""
-    year, month = parse_period(period)
+    year, month = period_month(period)
     owner = unit.owner_on(date(year, month, 1)) or unit.owner_on(due_date)
     charge = Charge(unit_id=unit.id, fee_item_id=fee_item.id, owner_id=owner.id if owner else None,
                     period=period, amount_fen=amount_fen, due_date=due_date,
@@ -64,7 +71,7 @@ def add_charge(unit, fee_item, period, amount_fen, due_date, actor, billing_run=
 def bill_period(period, actor, estate_name=None, state_day=None):
     """Billing run for ``period``: one charge per unit and active fee item that has none.
     Returns the number of charges created (0 when the period is already billed)."""
-    parse_period(period)
+    period = parse_period(period)
     with atomic():
         estates = db.session.execute(select(Estate).order_by(Estate.name)).scalars().all()
         if estate_name is not None:

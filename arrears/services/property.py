@@ -57,16 +57,16 @@ def add_unit(building, number, area_centi_m2, owner_name, owner_phone, actor, ow
     return unit
 
 
-def get_or_create_fee_item(estate, name, actor, basis="fixed", price_fen=0, due_day=None):
+def get_or_create_fee_item(estate, name, actor, basis="fixed", price_fen=0, due_day=None, active=True):
     item = db.session.execute(select(FeeItem).where(FeeItem.estate_id == estate.id,
                                                     FeeItem.name == name)).scalar_one_or_none()
     if item is None:
-        item = FeeItem(estate=estate, name=name, basis=basis, price_fen=price_fen, due_day=due_day, active=True)
+        item = FeeItem(estate=estate, name=name, basis=basis, price_fen=price_fen, due_day=due_day, active=active)
         db.session.add(item)
         db.session.flush()
         append_event("fee_item_created", actor, None,
                      {"estate": estate.name, "fee_item": name, "basis": basis,
-                      "price": format_fen(price_fen), "due_day": due_day})
+                      "price": format_fen(price_fen), "due_day": due_day, "active": active})
     return item
 
 

@@ -348,3 +348,33 @@ def test_export_events_shows_a_tampered_event_as_stored(cli, history, tmp_path):
     recomputed = hashlib.sha256((body["prev_hash"] + "\n" + json.dumps(
         body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)).encode("utf-8")).hexdigest()
     assert recomputed != events[11]["hash"]
+
+
+def test_event_data_rewritten_as_equivalent_json_is_caught(app, cli):
+    """``data`` is stored as the exact canonical text that was hashed: the same object
+    written with other spacing or key order is a change, and verify-chain names it."""
+    from sqlalchemy import text as sql
+    from arrears.extensions import db
+    assert cli("create-user", "anna", "--role", "clerk", input="password123\n").exit_code == 0
+    stored = db.session.execute(sql("SELECT data FROM evidence_events WHERE seq = 1")).scalar_one()
+    respaced = json.dumps(json.loads(stored), ensure_ascii=False, indent=1)
+    dialect = db.engine.dialect.name
+    if dialect == "postgresql":
+        db.session.execute(sql("ALTER TABLE evidence_events DISABLE TRIGGER evidence_events_append_only"))
+    else:
+        db.session.execute(sql("DROP TRIGGER evidence_events_no_update"))
+    db.session.execute(sql("UPDATE evidence_events SET data = :d WHERE seq = 1"), {"d": respaced})
+    db.session.commit()
+    try:
+        result = cli("verify-chain")
+        assert result.exit_code == 1
+        assert "event 1" in result.stderr
+    finally:
+        db.session.execute(sql("UPDATE evidence_events SET data = :d WHERE seq = 1"), {"d": stored})
+        if dialect == "postgresql":
+            db.session.execute(sql("ALTER TABLE evidence_events ENABLE TRIGGER evidence_events_append_only"))
+        else:
+            db.session.execute(sql("CREATE TRIGGER evidence_events_no_update BEFORE UPDATE ON evidence_events "
+                                   "BEGIN SELECT RAISE(ABORT, 'append-only table evidence_events: UPDATE refused'); END"))
+        db.session.commit()
+    assert cli("verify-chain").exit_code == 0

@@ -190,8 +190,6 @@ def test_empty_file_is_refused(cli, write_csv, imported, content):
     rejected(cli, "payments", path, ["line 1: payments.csv is empty; expected a header row"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a CSV holding only a byte-order mark crashes the import with "
-                                        "IndexError (rows[0] of an empty reader) instead of 'is empty'")
 def test_a_file_holding_only_a_byte_order_mark_is_empty(runner, write_csv, imported):
     from arrears.cli import arrears
     path = write_csv("payments.csv", b"\xef\xbb\xbf")

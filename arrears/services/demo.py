@@ -1,0 +1,586 @@
+"""The demo estate 示例花园: a few hundred units with two years of bills and payments.
+
+``plan_estate`` decides everything in plain Python from a fixed seed — buildings, areas,
+owners, each household's way of paying, every payment's day and amount — and
+``load_demo`` writes the plan through the posting services. The household types
+(prompt, late, partial, refusing, hardship, prepaying) and their shares are in
+``BEHAVIOURS``.
+
+Invariants:
+- the same ``as_of`` gives the same rows, amounts, dates and references;
+- no payment is dated after ``as_of``; every payment reference is unique in the estate;
+- the ledger rows, their evidence events and the balance projection are written in one
+  transaction (the demo users excepted: ``create_user`` commits on its own), so a
+  failed load leaves nothing half written;
+- every unit's projection is rebuilt as of ``as_of``, so the fast report equals the
+  engine that day and after;
+- waivers never exceed the late fee outstanding on their ``approved_on`` (checked with
+  the engine on the stored records), hardship and waivers are requested by a clerk and
+  approved by a manager.
+
+Choices: amounts a household pays "in full" are what the engine says is due on that
+day (principal, and the late fee when the household pays it), so the demo shows the
+engine's own figures; evidence events of payments, hardship, waivers and the reversal
+are appended in date order after the billing runs, because a payment's event carries
+its allocation, which needs the unit's statement.
+"""
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+from sqlalchemy import select
+
+from ..domain import ledger as engine
+from ..domain.ledger import billed_on_for
+from ..domain.money import format_fen
+from ..extensions import db
+from ..models import BillingRun, Charge, Estate, HardshipStatus, Payment, Reversal, User, Waiver
+from .crypto import encrypt_text
+from .errors import ServiceError
+from .evidence import append_event
+from .ledger import UnitHistory, local_today, policy_schedule, refresh_unit_balances
+from .postings import add_charge, add_payment, charge_amount_fen, due_date_for, record_payment_event
+from .property import add_unit, get_or_create_building, get_or_create_estate, get_or_create_fee_item
+from .reports import portfolio_report
+from .transaction import atomic
+from .users import create_user
+
+ESTATE = "示例花园"
+SEED = 20161118  # any fixed number keeps the demo reproducible
+HANDOVER = date(2016, 11, 18)  # the flats were handed to their first owners from this day
+MONTHS = 24
+DEMO_PASSWORD = "demo1234"
+USERS = (("manager", "manager"), ("clerk", "clerk"), ("clerk2", "clerk"), ("lawyer", "lawyer"),
+         ("admin", "admin"))
+SYSTEM = "demo"  # actor of the set-up and billing runs
+REQUESTER, APPROVER = "clerk", "manager"
+
+# (building, floors, units per floor, floor plans (m²) of the stacks 01, 02, …)
+BUILDINGS = (
+    ("1栋", 18, 4, ("128.36", "89.47", "89.47", "131.05")),
+    ("2栋", 18, 4, ("126.90", "92.15", "92.15", "126.90")),
+    ("3栋", 18, 4, ("133.08", "98.74", "98.74", "133.08")),
+    ("4栋", 18, 4, ("118.93", "76.82", "76.82", "118.93")),
+    ("5栋", 11, 4, ("143.20", "105.60", "105.60", "143.20")),
+    ("6栋", 11, 4, ("121.66", "68.50", "72.34", "121.66")),
+)
+# (name, basis, price in fen per m² or per unit per month, due day: None = month's last day).
+# One item keeps the load quick; a second (e.g. ("垃圾清运费", "fixed", 1000, None)) doubles
+# the charges and works unchanged.
+FEE_ITEMS = (("物业管理费", "per_m2", 250, None),)
+
+# Share of households per way of paying; "prompt" takes what the others leave.
+BEHAVIOURS = (("late", 0.20), ("partial", 0.10), ("refuser", 0.06), ("hardship", 0.04),
+              ("prepayer", 0.02))
+
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
+            "任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+GIVEN_ONE = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超霞平刚辉玲鹏华飞斌宇浩凯健俊帆琳晶欣雪颖婷倩琴云莉兰凤洁梅红"
+GIVEN_TWO = ("秀英", "秀兰", "桂英", "建华", "志强", "海燕", "晓东", "玉兰", "建国", "国强", "春梅", "欣怡", "子涵",
+             "雨轩", "梓萱", "浩然", "宇轩", "建军", "丽华", "永强", "晓燕", "文静", "家豪", "思远", "佳怡", "志明",
+             "红梅", "立新", "淑珍", "德明", "玉梅", "卫东", "俊杰", "雪梅", "海涛", "振华", "婉清", "一鸣", "若曦", "明轩")
+# Mobile prefixes; the repeated ones are the more common.
+PHONE_PREFIXES = ("139", "138", "137", "136", "135", "150", "151", "152", "158", "159", "186", "187", "188",
+                  "131", "132", "133", "177", "180", "189", "199", "166", "135", "139", "138")
+
+HARDSHIP_REASONS = ("家庭主要劳动力失业，暂无收入来源", "户主重大疾病住院治疗，医疗支出大", "低保家庭，持有民政部门低保证明",
+                    "独居老人，仅有少量养老金", "家人遭遇交通事故，长期康复治疗")
+DISPUTES = ("电梯频繁故障，多次报修未彻底解决", "楼上漏水导致天花板受损，物业未协调处理", "地下车库积水，车辆受损",
+            "小区门禁和安保不到位，家中失窃", "公共绿化长期无人养护")
+METHOD_PREFIX = {"wechat": "WX", "alipay": "ZFB", "bank_deduction": "DK", "bank_transfer": "YH", "cash": "XJ",
+                 "other": "QT"}
+# Payments through the bank or online arrive by statement import; cash at the counter.
+METHOD_POSTING = {"wechat": ("clerk", "import"), "alipay": ("clerk", "import"),
+                  "bank_deduction": ("clerk2", "import"), "bank_transfer": ("clerk2", "import"),
+                  "cash": ("clerk", "office"), "other": ("clerk", "office")}
+
+
+@dataclass
+class PlannedPayment:
+    paid_on: date
+    amount_fen: int
+    method: str
+    periods: tuple = ()
+    reference: str = ""
+
+
+@dataclass
+class Household:
+    """One unit of the plan: where it is, who owns it, how it pays."""
+
+    building: str
+    number: str
+    area_centi_m2: int
+    owner_name: str
+    owner_phone: str
+    owned_from: date
+    behaviour: str
+    bills: list = field(default_factory=list)          # engine.Charge, id "PERIOD/FEE ITEM"
+    payments: list = field(default_factory=list)       # PlannedPayment, by date
+    hardship: tuple | None = None                      # (start, end, reason)
+    # The service complaint a refuser gives: kept in the plan for the contact log and
+    # disputes (SPEC §5), which have no tables yet.
+    dispute: str | None = None
+    pays_late_fee: bool = True
+
+    @property
+    def ref(self):
+        return f"{ESTATE}/{self.building}/{self.number}"
+
+
+# -- the plan (plain Python) ------------------------------------------------------------
+
+def demo_periods(as_of):
+    """The ``MONTHS`` periods ending with the as-of month, oldest first."""
+    first = as_of.year * 12 + as_of.month - 1 - (MONTHS - 1)
+    return [f"{m // 12}-{m % 12 + 1:02d}" for m in range(first, first + MONTHS)]
+
+
+def plan_estate(as_of, schedule):
+    """Every household of the demo with its bills and payments as of ``as_of``.
+    ``schedule`` is the estate's ``PolicySchedule`` (what the engine charges late)."""
+    rng = random.Random(SEED)
+    periods = demo_periods(as_of)
+    first_day = date(*map(int, periods[0].split("-")), 1)
+    phones = set()
+    households = []
+    for building, floors, per_floor, plans in BUILDINGS:
+        for floor in range(1, floors + 1):
+            for stack in range(1, per_floor + 1):
+                owned_from = min(HANDOVER + timedelta(days=rng.randint(0, 1500)), first_day)
+                households.append(Household(
+                    building=building, number=f"{floor:02d}{stack:02d}",
+                    area_centi_m2=int(plans[stack - 1].replace(".", "")),
+                    owner_name=_owner_name(rng), owner_phone=_phone(rng, phones), owned_from=owned_from,
+                    behaviour="prompt"))
+    labels = []
+    for behaviour, share in BEHAVIOURS:
+        labels += [behaviour] * round(share * len(households))
+    labels += ["prompt"] * (len(households) - len(labels))
+    rng.shuffle(labels)
+    for household, behaviour in zip(households, labels):
+        household.behaviour = behaviour
+    for index, household in enumerate(households):
+        household.bills = _bills(household, periods)
+        _plan_payments(household, random.Random(f"{SEED}:{index}"), as_of, schedule)
+    _number_references(households)
+    return households
+
+
+def _owner_name(rng):
+    # Surnames early in the list are the common ones; weight them so.
+    surname = SURNAMES[min(int(rng.expovariate(1 / 18)), len(SURNAMES) - 1)]
+    given = rng.choice(GIVEN_TWO) if rng.random() < 0.55 else rng.choice(GIVEN_ONE)
+    return surname + given
+
+
+def _phone(rng, taken):
+    while True:
+        phone = rng.choice(PHONE_PREFIXES) + f"{rng.randrange(10 ** 8):08d}"
+        if phone not in taken:
+            taken.add(phone)
+            return phone
+
+
+def _bills(household, periods):
+    unit = SimpleNamespace(area_centi_m2=household.area_centi_m2)
+    bills = []
+    for period in periods:
+        for name, basis, price_fen, due_day in FEE_ITEMS:
+            amount = charge_amount_fen(SimpleNamespace(basis=basis, price_fen=price_fen), unit)
+            due = due_date_for(period, due_day)
+            bills.append(engine.Charge(f"{period}/{name}", period, name, amount, due, billed_on_for(period, due)))
+    return bills
+
+
+def _months(household):
+    """The bills grouped by period: ``[(period, due_date, amount_fen), …]``."""
+    months = {}
+    for bill in household.bills:
+        period, due, amount = months.get(bill.period, (bill.period, bill.due_date, 0))
+        months[bill.period] = (period, max(due, bill.due_date), amount + bill.amount_fen)
+    return list(months.values())
+
+
+def _owed(household, day, schedule, with_fee=True, due_only=True):
+    """``(fen, periods)`` owed on ``day`` per the engine, after the payments planned so
+    far: the principal of everything due by then (of everything billed, unless
+    ``due_only``), plus its late fee when ``with_fee``."""
+    payments = [engine.Payment(i, p.amount_fen, p.paid_on, p.periods) for i, p in enumerate(household.payments)]
+    suspensions = [engine.Suspension(*household.hardship[:2])] if household.hardship else []
+    statement = engine.compute_statement(household.bills, payments, as_of=day, policies=schedule,
+                                         suspensions=suspensions)
+    due = [line for line in statement.charges if line.charge.due_date <= day or not due_only]
+    owed = sum(line.principal_outstanding_fen + (line.late_fee_outstanding_fen if with_fee else 0) for line in due)
+    periods = tuple(dict.fromkeys(line.charge.period for line in due
+                                  if line.principal_outstanding_fen or (with_fee and line.late_fee_outstanding_fen)))
+    return owed, periods
+
+
+def _pay(household, day, amount_fen, method, periods=()):
+    if amount_fen > 0:
+        household.payments.append(PlannedPayment(day, amount_fen, method, periods))
+
+
+def _pay_promptly(household, rng, month, method, as_of):
+    """Pay the month's bill on or before its due date (bank deduction on the 20th)."""
+    _period, due, amount = month
+    day = due.replace(day=min(20, due.day)) if method == "bank_deduction" else \
+        due.replace(day=min(due.day, 1 + int(rng.triangular(0, due.day, 4))))
+    if day <= as_of:
+        _pay(household, day, amount, method)
+
+
+def _plan_payments(household, rng, as_of, schedule):
+    months = _months(household)
+    behaviour = household.behaviour
+    usual = rng.choices(("wechat", "alipay", "bank_deduction"), weights=(45, 25, 30))[0]
+    if behaviour == "prompt":
+        for month in months:
+            _pay_promptly(household, rng, month, usual, as_of)
+    elif behaviour == "late":
+        household.pays_late_fee = rng.random() < 0.5
+        _plan_late(household, rng, months, as_of, schedule)
+    elif behaviour == "partial":
+        household.pays_late_fee = rng.random() < 0.4
+        _plan_partial(household, rng, months, as_of, schedule)
+    elif behaviour == "refuser":
+        stopped = len(months) - rng.randint(8, 20)
+        for month in months[:stopped]:
+            _pay_promptly(household, rng, month, usual, as_of)
+        if rng.random() < 0.5:
+            household.dispute = rng.choice(DISPUTES)
+    elif behaviour == "hardship":
+        _plan_hardship(household, rng, months, as_of, schedule, usual)
+    elif behaviour == "prepayer":
+        start = rng.randint(1, 11)
+        method = rng.choice(("bank_transfer", "wechat"))
+        for month in months[:start]:
+            _pay_promptly(household, rng, month, usual, as_of)
+        for first in (start, start + 12):
+            if first < len(months):
+                period, due, amount = months[first]
+                day = due.replace(day=rng.randint(1, 10))
+                if day <= as_of:
+                    _pay(household, day, 12 * amount, method)
+    household.payments.sort(key=lambda p: p.paid_on)
+
+
+def _plan_late(household, rng, months, as_of, schedule):
+    """Visits 10–80 days after the oldest unpaid bill, sometimes for two months at once;
+    each visit settles everything due (the late fee too, for those who pay it)."""
+    index = 0
+    while index < len(months):
+        together = 2 if rng.random() < 0.3 and index + 1 < len(months) else 1
+        due = months[index + together - 1][1]
+        day = due + timedelta(days=rng.randint(10, 80) if together == 1 else rng.randint(3, 40))
+        if day > as_of:
+            break
+        owed, periods = _owed(household, day, schedule, household.pays_late_fee)
+        method = rng.choices(("cash", "wechat", "alipay", "bank_transfer"), weights=(30, 35, 20, 15))[0]
+        _pay(household, day, owed, method, periods if rng.random() < 0.3 else ())
+        index = next((i for i, month in enumerate(months) if month[1] > day), len(months))
+
+
+def _plan_partial(household, rng, months, as_of, schedule):
+    """Part of each bill (50–90 %, whole yuan) in the 18 days before it is due; every 4–7
+    months, instead, a visit in the week after the due date that settles everything due
+    (before the next month's part, so that the engine's figure is what is paid)."""
+    share = rng.uniform(0.5, 0.9)
+    catch_up = rng.randint(4, 7)
+    method = rng.choice(("wechat", "alipay", "cash"))
+    for index, (_period, due, amount) in enumerate(months):
+        if (index + 1) % catch_up == 0:
+            day = due + timedelta(days=rng.randint(1, 7))
+            if day <= as_of:
+                owed, _ = _owed(household, day, schedule, household.pays_late_fee)
+                _pay(household, day, owed, method)
+            continue
+        day = due - timedelta(days=rng.randint(0, 18))
+        if day <= as_of:
+            part = amount * min(0.95, max(0.4, rng.gauss(share, 0.05)))
+            _pay(household, day, max(100, int(part) // 100 * 100), method)
+
+
+def _plan_hardship(household, rng, months, as_of, schedule, usual):
+    """Prompt until trouble starts; nothing paid for some months; an approved hardship
+    status; once it ends, the principal paid off and prompt again."""
+    trouble = rng.randint(3, len(months) - 3)
+    for month in months[:trouble]:
+        _pay_promptly(household, rng, month, usual, as_of)
+    start = min(months[trouble][1] + timedelta(days=rng.randint(15, 45)), as_of)
+    end = start + timedelta(days=rng.randint(120, 300))
+    household.hardship = (start, end, rng.choice(HARDSHIP_REASONS))
+    household.pays_late_fee = False
+    back = end + timedelta(days=rng.randint(5, 30))
+    if back > as_of:
+        return
+    owed, _ = _owed(household, back, schedule, with_fee=False, due_only=False)
+    _pay(household, back, owed, "cash")
+    for month in months:
+        if date(month[1].year, month[1].month, 1) > back:
+            _pay_promptly(household, rng, month, usual, as_of)
+
+
+def _number_references(households):
+    """References like ``WX20260115-000123``, numbered in date order across the estate."""
+    everything = sorted(((p.paid_on, index, order, p) for index, household in enumerate(households)
+                         for order, p in enumerate(household.payments)), key=lambda item: item[:3])
+    for number, (paid_on, _, _, payment) in enumerate(everything, start=1):
+        payment.reference = f"{METHOD_PREFIX[payment.method]}{paid_on:%Y%m%d}-{number:06d}"
+
+
+# -- loading ----------------------------------------------------------------------------
+
+def has_data():
+    """True when the database holds any estate."""
+    return db.session.execute(select(Estate.id).limit(1)).first() is not None
+
+
+def load_demo(as_of=None, progress=None):
+    """Load the demo estate, its users and two years of bills and payments ending with
+    ``as_of`` (default: today in Asia/Shanghai). Returns a summary to print.
+    Raises ``ServiceError`` when the demo estate already exists or a demo user name is
+    taken by a user of another role."""
+    progress = progress or (lambda text: None)
+    as_of = as_of or local_today()
+    if db.session.execute(select(Estate.id).where(Estate.name == ESTATE)).first():
+        raise ServiceError(f"the demo estate {ESTATE} already exists; nothing loaded")
+    _ensure_users(progress)
+    with atomic():
+        estate = get_or_create_estate(ESTATE, SYSTEM)
+        items = [get_or_create_fee_item(estate, name, SYSTEM, basis, price, due_day)
+                 for name, basis, price, due_day in FEE_ITEMS]
+        households = plan_estate(as_of, policy_schedule(estate.id))
+        units = _write_units(estate, households, progress)
+        charges = _write_bills(estate, items, households, units, progress)
+        payments = _write_payments(households, units, progress)
+        hardships = _write_hardship(households, units)
+        waivers = _write_waivers(households, units, as_of, progress)
+        progress("balances …")
+        statements = {h.ref: refresh_unit_balances(units[h.ref], as_of) for h in households}
+        # Dated evidence events: (day, order within the day, tie-break, writer).
+        dated = [(start, 1, status.id, _hardship_event(status, units[ref])) for ref, start, status in hardships]
+        dated += [(waiver.approved_on, 2, waiver.id, _waiver_event(waiver, charge, units[ref]))
+                  for ref, waiver, charge in waivers]
+        reversed_copy = None
+        picked = _pick_duplicate(households, as_of)
+        if picked is not None:
+            reversed_copy, events = _write_reversal(picked, units, payments, statements)
+            dated += events
+        dated += _payment_events(estate, units, payments, statements)
+        progress(f"evidence: {len(dated)} dated events …")
+        for _day, _order, _tie, write in sorted(dated, key=lambda item: item[:3]):
+            write()
+        report = portfolio_report(as_of, estate.id)
+    return _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report)
+
+
+def _ensure_users(progress):
+    for username, role in USERS:
+        existing = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if existing is None:
+            create_user(username, role, DEMO_PASSWORD, actor=SYSTEM)
+            progress(f"user {username} ({role}) created, password {DEMO_PASSWORD}")
+        elif existing.role != role:
+            raise ServiceError(f"user {username} exists as a {existing.role}; the demo needs it to be a {role}")
+
+
+def _write_units(estate, households, progress):
+    units = {}
+    for name, *_ in BUILDINGS:
+        building = get_or_create_building(estate, name, SYSTEM)
+        mine = [h for h in households if h.building == name]
+        for household in mine:
+            units[household.ref] = add_unit(building, household.number, household.area_centi_m2,
+                                            household.owner_name, household.owner_phone, SYSTEM,
+                                            owned_from=household.owned_from)
+        progress(f"{ESTATE}/{name}: {len(mine)} units")
+    return units
+
+
+def _write_bills(estate, items, households, units, progress):
+    by_name = {item.name: item for item in items}
+    bills_by_period = {}
+    for household in households:
+        for bill in household.bills:
+            bills_by_period.setdefault(bill.period, []).append((household, bill))
+    count = 0
+    for period, bills in bills_by_period.items():
+        run = BillingRun(estate_id=estate.id, period=period, charges_created=len(bills), created_by=SYSTEM)
+        db.session.add(run)
+        db.session.flush()
+        for household, bill in bills:
+            add_charge(units[household.ref], by_name[bill.fee_item], period, bill.amount_fen, bill.due_date,
+                       SYSTEM, run)
+        append_event("billing_run", SYSTEM, None, {"estate": estate.name, "period": period,
+                                                   "charges_created": len(bills)})
+        count += len(bills)
+        progress(f"billed {period}: {len(bills)} charges")
+    return count
+
+
+def _write_payments(households, units, progress):
+    """Payment rows in date order across the estate: ``{reference: (household, payment id)}``.
+    Only ids are kept: every ORM object held makes each later bulk delete of the
+    projection slower (the session evaluates it against everything it holds)."""
+    everything = sorted(((p.paid_on, p.reference[-6:], h, p) for h in households for p in h.payments),
+                        key=lambda item: item[:2])
+    written = {}
+    for _day, _number, household, planned in everything:
+        actor, _via = METHOD_POSTING[planned.method]
+        payment = add_payment(units[household.ref], planned.amount_fen, planned.paid_on, planned.method,
+                              planned.reference, actor, planned.periods)
+        written[planned.reference] = (household, payment.id)
+    progress(f"{len(written)} payments")
+    return written
+
+
+def _write_hardship(households, units):
+    written = []
+    for household in households:
+        if household.hardship:
+            start, end, reason = household.hardship
+            status = HardshipStatus(unit_id=units[household.ref].id, start_on=start, end_on=end,
+                                    reason_encrypted=encrypt_text(reason), requested_by=REQUESTER,
+                                    approved_by=APPROVER)
+            db.session.add(status)
+            written.append((household.ref, start, status))
+    db.session.flush()
+    return written
+
+
+def _write_waivers(households, units, as_of, progress):
+    """Two households that pay late but not the late fee: a manager waives the late fee
+    they owe on the approval day (reason ``non_malicious``) on their six oldest charges
+    that carry one, all of it for one household, half of it for the other.
+    ``[(ref, Waiver, Charge)]``."""
+    db.session.flush()
+    rng = random.Random(f"{SEED}:waivers")
+    written = []
+    households_waived = 0
+    for household in households:
+        if households_waived == 2:
+            break
+        if household.behaviour != "late" or household.pays_late_fee:
+            continue
+        unit = units[household.ref]
+        approved_on = as_of - timedelta(days=rng.randint(20, 90))
+        statement = UnitHistory(unit, approved_on).statement()
+        owing = [line for line in statement.charges if line.late_fee_outstanding_fen > 0]
+        if len(owing) < 2:
+            continue
+        share = 2 if households_waived else 1
+        charges = {c.id: c for c in db.session.execute(select(Charge).where(Charge.unit_id == unit.id)).scalars()}
+        for line in owing[:6]:
+            amount = line.late_fee_outstanding_fen // share
+            if amount <= 0:
+                continue
+            waiver = Waiver(charge_id=line.charge.id, kind="late_fee", amount_fen=amount,
+                            reason="non_malicious", requested_by=REQUESTER, approved_by=APPROVER,
+                            approved_on=approved_on)
+            db.session.add(waiver)
+            written.append((household.ref, waiver, charges[line.charge.id]))
+        households_waived += 1
+    db.session.flush()
+    progress(f"{len(written)} late-fee waivers for {households_waived} households")
+    return written
+
+
+def _pick_duplicate(households, as_of):
+    """A prompt WeChat payer whose payment of some months ago was entered twice:
+    ``(household, the original PlannedPayment)``, or None."""
+    for household in households:
+        if household.behaviour != "prompt" or len(household.payments) < 6:
+            continue
+        original = household.payments[-4]
+        if original.method == "wechat" and original.paid_on + timedelta(days=3) <= as_of:
+            return household, original
+    return None
+
+
+def _write_reversal(picked, units, payments, statements):
+    """The duplicate entry and its reversal three days later. Returns the copy and the
+    dated events. The copy and the unit's payments up to the reversal carry the
+    allocation they had while the copy stood (a statement before the reversal); later
+    ones the allocation after it, as ``post_payment`` would have recorded them."""
+    household, original = picked
+    unit = units[household.ref]
+    as_of = statements[household.ref].as_of
+    actor, _via = METHOD_POSTING[original.method]
+    reference = original.reference.replace("-", "-R")
+    copy = add_payment(unit, original.amount_fen, original.paid_on, original.method, reference, actor)
+    payments[reference] = (household, copy.id)
+    while_it_stood = refresh_unit_balances(unit, as_of)
+    reversed_on = original.paid_on + timedelta(days=3)
+    reason = f"重复登记：与 {original.reference} 为同一笔微信付款，已核对微信商户流水"
+    reversal = Reversal(payment_id=copy.id, reason=reason, reversed_on=reversed_on, created_by=APPROVER)
+    db.session.add(reversal)
+    db.session.flush()
+    statements[household.ref] = refresh_unit_balances(unit, as_of)
+    for planned in household.payments:
+        if planned.paid_on <= reversed_on:
+            statements[planned.reference] = while_it_stood
+    statements[reference] = while_it_stood
+
+    def write():
+        append_event("payment_reversed", APPROVER, unit.ref, {
+            "payment_id": copy.id, "reference": copy.reference, "amount": format_fen(copy.amount_fen),
+            "reason": reason, "reversed_on": reversed_on.isoformat()})
+    return copy, [(reversed_on, 3, reversal.id, write)]
+
+
+def _payment_events(estate, units, payments, statements):
+    """One dated ``payment_posted`` writer per payment, from its unit's statement (or the
+    one ``statements`` holds for that very reference)."""
+    rows = {p.id: p for p in db.session.execute(select(Payment).where(Payment.estate_id == estate.id)).scalars()}
+    dated = []
+    for reference, (household, payment_id) in payments.items():
+        payment = rows[payment_id]
+        statement = statements.get(reference, statements[household.ref])
+        actor, via = METHOD_POSTING[payment.method]
+
+        def write(payment=payment, unit=units[household.ref], actor=actor, statement=statement, via=via):
+            record_payment_event(payment, unit, actor, statement, via)
+        dated.append((payment.paid_on, 0, payment.id, write))
+    return dated
+
+
+def _hardship_event(status, unit):
+    def write():
+        append_event("hardship_approved", APPROVER, unit.ref, {
+            "hardship_id": status.id, "start": status.start_on.isoformat(), "end": status.end_on.isoformat(),
+            "requested_by": status.requested_by, "approved_by": status.approved_by, "via": "office"})
+    return write
+
+
+def _waiver_event(waiver, charge, unit):
+    def write():
+        append_event("waiver_approved", APPROVER, unit.ref, {
+            "waiver_id": waiver.id, "period": charge.period, "kind": waiver.kind,
+            "amount": format_fen(waiver.amount_fen), "reason": waiver.reason, "requested_by": waiver.requested_by,
+            "approved_by": waiver.approved_by, "approved_on": waiver.approved_on.isoformat(), "via": "office"})
+    return write
+
+
+def _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report):
+    counts = {}
+    for household in households:
+        counts[household.behaviour] = counts.get(household.behaviour, 0) + 1
+    kinds = ", ".join(f"{name} {counts.get(name, 0)}" for name in
+                      ("prompt", "late", "partial", "refuser", "hardship", "prepayer"))
+    periods = demo_periods(as_of)
+    standing = [p for h in households for p in h.payments]
+    return "\n".join([
+        f"demo loaded: {ESTATE}, {len(BUILDINGS)} buildings, {len(households)} units ({kinds})",
+        f"  {charges} charges for {periods[0]} … {periods[-1]}; {len(payments)} payments "
+        f"({1 if reversed_copy else 0} reversed), standing ones totalling "
+        f"{format_fen(sum(p.amount_fen for p in standing))}",
+        f"  {len(hardships)} hardship statuses, {len(waivers)} late-fee waivers "
+        f"({len({ref for ref, _, _ in waivers})} households)",
+        f"  as of {as_of}: {report['units_owing']} of {report['units']} units owe "
+        f"principal {format_fen(report['principal_outstanding_fen'])}, "
+        f"late fee {format_fen(report['late_fee_outstanding_fen'])}",
+        f"  users: {', '.join(name for name, _ in USERS)} (password {DEMO_PASSWORD})",
+    ])

@@ -1,0 +1,125 @@
+"""The demo estate (SPEC §10 ``demo``): two years of 示例花园 through the command line.
+
+Loading takes a while, so one test loads it and checks everything that must hold of
+the result; the plan itself (deterministic, nothing after the as-of date) is checked
+without a database.
+"""
+import json
+from collections import Counter
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from arrears.domain.policy import PolicySchedule
+from arrears.extensions import db
+from arrears.models import (Charge, Estate, EvidenceEvent, HardshipStatus, Payment, Reversal, Unit, User,
+                            Waiver)
+from arrears.services.crypto import decrypt_text
+from arrears.services.demo import demo_periods, plan_estate
+from arrears.services.ledger import UnitHistory
+from arrears.services.reports import arrears_by_unit
+
+AS_OF = date(2026, 11, 23)
+
+
+def count(model):
+    return db.session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli):
+    result = cli("demo", "--as-of", AS_OF.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "376 units" in result.output
+
+    units = count(Unit)
+    assert 200 <= units <= 800
+
+    # 24 monthly periods per unit, ending with the as-of month.
+    periods = demo_periods(AS_OF)
+    assert periods[0] == "2024-12" and periods[-1] == "2026-11" and len(periods) == 24
+    per_unit = db.session.execute(select(Charge.unit_id, func.count(func.distinct(Charge.period)))
+                                  .group_by(Charge.unit_id)).all()
+    assert len(per_unit) == units and {n for _, n in per_unit} == {24}
+    assert set(db.session.execute(select(Charge.period).distinct()).scalars()) == set(periods)
+
+    # The chain is intact and the fast report equals the engine for every unit.
+    chain = cli("verify-chain")
+    assert chain.exit_code == 0, chain.output
+    balances = cli("check-balances", "--as-of", AS_OF.isoformat())
+    assert balances.exit_code == 0, balances.output
+
+    arrears = arrears_by_unit(AS_OF)
+    assert len(arrears) == units
+    year_ago = (AS_OF - timedelta(days=365)).toordinal()
+    assert sum(1 for r in arrears.values() if r.total_outstanding_fen == 0) > units // 3
+    assert any(r.principal_outstanding_fen > 0 and r.oldest_due_day < year_ago for r in arrears.values())
+    assert any(r.credit_fen > 0 for r in arrears.values())
+    assert any(0 < r.principal_outstanding_fen and r.late_fee_outstanding_fen > 0 for r in arrears.values())
+
+    # Payments: never after the as-of date, one reversed with its reason.
+    assert db.session.execute(select(func.max(Payment.paid_on))).scalar_one() <= AS_OF
+    reversals = db.session.execute(select(Reversal)).scalars().all()
+    assert len(reversals) == 1 and reversals[0].payment_id and reversals[0].reason.strip()
+
+    # Hardship and waivers: requested by a clerk, approved by a manager.
+    roles = dict(db.session.execute(select(User.username, User.role)).all())
+    assert {name: roles.get(name) for name in ("manager", "clerk", "clerk2", "lawyer", "admin")} == {
+        "manager": "manager", "clerk": "clerk", "clerk2": "clerk", "lawyer": "lawyer", "admin": "admin"}
+    statuses = db.session.execute(select(HardshipStatus)).scalars().all()
+    assert statuses
+    for status in statuses:
+        assert roles[status.requested_by] == "clerk" and roles[status.approved_by] == "manager"
+        assert decrypt_text(status.reason_encrypted) and "家" not in status.reason_encrypted
+    waivers = db.session.execute(select(Waiver)).scalars().all()
+    assert waivers and {w.reason for w in waivers} == {"non_malicious"} and {w.kind for w in waivers} == {"late_fee"}
+    for waiver in waivers:
+        assert roles[waiver.requested_by] == "clerk" and roles[waiver.approved_by] == "manager"
+        # The engine takes off no more than what is outstanding: the whole amount shows
+        # as waived only if it was not above the late fee outstanding that day.
+        unit = db.session.get(Unit, waiver.charge.unit_id)
+        line = UnitHistory(unit, waiver.approved_on).statement().charge(waiver.charge_id)
+        assert line.late_fee_waived_fen == waiver.amount_fen
+
+    # Every act has its evidence event; payment events come in date order.
+    kinds = Counter(db.session.execute(select(EvidenceEvent.kind)).scalars())
+    assert kinds["unit_created"] == units
+    assert kinds["charge_billed"] == count(Charge)
+    assert kinds["billing_run"] == 24
+    assert kinds["payment_posted"] == count(Payment)
+    assert kinds["payment_reversed"] == 1
+    assert kinds["hardship_approved"] == len(statuses)
+    assert kinds["waiver_approved"] == len(waivers)
+    paid_on = [json.loads(data)["paid_on"] for data in db.session.execute(
+        select(EvidenceEvent.data).where(EvidenceEvent.kind == "payment_posted").order_by(EvidenceEvent.seq)
+    ).scalars()]
+    assert paid_on == sorted(paid_on)
+
+    # A unit's statement reads back through the command line.
+    statement = cli("statement", "示例花园/1栋/0101", "--as-of", AS_OF.isoformat(), "--json")
+    assert statement.exit_code == 0 and len(json.loads(statement.output)["charges"]) == 24
+
+    # Loading again: --if-empty does nothing; without it the demo refuses to double up.
+    before = (count(Estate), count(Charge), count(Payment), count(EvidenceEvent))
+    again = cli("demo", "--if-empty", "--as-of", AS_OF.isoformat())
+    assert again.exit_code == 0 and "nothing loaded" in again.output
+    refused = cli("demo", "--as-of", AS_OF.isoformat())
+    assert refused.exit_code == 1 and "already exists" in refused.output
+    assert (count(Estate), count(Charge), count(Payment), count(EvidenceEvent)) == before
+
+
+def test_the_plan_is_deterministic_and_never_dated_after_the_as_of_day():
+    first = plan_estate(AS_OF, PolicySchedule())
+    second = plan_estate(AS_OF, PolicySchedule())
+    assert first == second
+    shares = Counter(h.behaviour for h in first)
+    assert shares["prompt"] / len(first) > 0.5
+    assert all(shares[kind] for kind in ("late", "partial", "refuser", "hardship", "prepayer"))
+    references = [p.reference for h in first for p in h.payments]
+    assert len(references) == len(set(references))
+    assert max(p.paid_on for h in first for p in h.payments) <= AS_OF
+    assert all(6850 <= h.area_centi_m2 <= 14320 for h in first)
+    assert all(h.owner_phone.isdigit() and len(h.owner_phone) == 11 for h in first)
+    # The same households, areas and owners whatever the as-of date.
+    earlier = plan_estate(date(2026, 3, 5), PolicySchedule())
+    assert [(h.ref, h.owner_name, h.area_centi_m2, h.behaviour) for h in earlier] == \
+        [(h.ref, h.owner_name, h.area_centi_m2, h.behaviour) for h in first]
