@@ -6,7 +6,8 @@ before; appending takes a lock so that two transactions never claim the same ``s
 import json
 from datetime import datetime, timezone
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
 
 from ..domain.evidence import GENESIS, canonical_json, seal, verify_events
 from ..extensions import db
@@ -16,6 +17,12 @@ from ..models import EvidenceEvent
 def utc_stamp(moment=None):
     moment = moment or datetime.now(timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session, _transaction):
+    """A remembered head is good only inside the transaction (or savepoint) that wrote it."""
+    session.info.pop("chain_head", None)
 
 
 def _lock_chain(session):
@@ -32,15 +39,26 @@ def chain_head(session=None):
 
 
 def append_event(kind, actor, unit, data, session=None):
-    """Add an event to the current transaction (the caller commits). Returns it."""
+    """Add an event to the current transaction (the caller commits). Returns it.
+
+    The first event of a transaction takes the chain lock and reads the head; later ones
+    in the same transaction continue from the head it remembers."""
     session = session or db.session
-    _lock_chain(session)
-    seq, prev_hash = chain_head(session)
+    if hasattr(session, "registry"):  # a scoped_session: work on the session itself
+        session = session()
+    transaction = session.get_transaction()
+    remembered = session.info.get("chain_head")
+    if remembered and remembered[0] is transaction:
+        seq, prev_hash = remembered[1], remembered[2]
+    else:
+        _lock_chain(session)
+        seq, prev_hash = chain_head(session)
     sealed = seal(seq + 1, utc_stamp(), kind, actor, unit, json.loads(canonical_json(data)), prev_hash)
     event = EvidenceEvent(seq=sealed["seq"], at=sealed["at"], kind=kind, actor=actor, unit=unit,
                           data=canonical_json(sealed["data"]), prev_hash=prev_hash, hash=sealed["hash"])
     session.add(event)
     session.flush()
+    session.info["chain_head"] = (session.get_transaction(), event.seq, event.hash)
     return event
 
 

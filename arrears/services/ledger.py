@@ -160,9 +160,11 @@ def refresh_unit_balances(unit, state_day=None):
     statement = history.statement()
     rows, unit_row, allocations = balance_rows(unit.id, history, statement, state_day)
     session = db.session
-    session.execute(delete(ChargeBalance).where(ChargeBalance.unit_id == unit.id))
-    session.execute(delete(UnitBalance).where(UnitBalance.unit_id == unit.id))
-    session.execute(delete(PaymentAllocation).where(PaymentAllocation.unit_id == unit.id))
+    # The projection rows are never loaded as objects: skip matching them in the session.
+    plain = {"synchronize_session": False}
+    session.execute(delete(ChargeBalance).where(ChargeBalance.unit_id == unit.id), execution_options=plain)
+    session.execute(delete(UnitBalance).where(UnitBalance.unit_id == unit.id), execution_options=plain)
+    session.execute(delete(PaymentAllocation).where(PaymentAllocation.unit_id == unit.id), execution_options=plain)
     if rows:
         session.execute(ChargeBalance.__table__.insert(), rows)
     session.execute(UnitBalance.__table__.insert(), [unit_row])
