@@ -19,10 +19,12 @@ def create_app(test_config=None):
 
     from . import models  # noqa: F401  (registers the tables)
     from .cli import init_app as init_cli
-    from .extensions import db, migrate
+    from .extensions import db, install_sqlite_pragmas, migrate
     from .web import init_app as init_web
 
     db.init_app(app)
+    with app.app_context():
+        install_sqlite_pragmas(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     init_cli(app)
     init_web(app)

@@ -8,7 +8,9 @@ the projection) are computed by the engine itself, so the report always equals w
 """
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import BigInteger, case, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 
 from ..extensions import db
 from ..models import Building, Charge, ChargeBalance, Unit, UnitBalance
@@ -28,22 +30,38 @@ class UnitArrears:
         return self.principal_outstanding_fen + self.late_fee_outstanding_fen
 
 
-def _greatest(a, b):
-    return case((a >= b, a), else_=b)
+class greatest(GenericFunction):
+    """``GREATEST(a, b)``, each argument evaluated once (a ``CASE`` would evaluate the
+    winner twice, and the nesting below multiplies that). Arguments must not be NULL:
+    SQLite's ``max`` would return NULL where PostgreSQL's ``GREATEST`` ignores it."""
+    type = BigInteger()
+    inherit_cache = True
 
 
-def _least(a, b):
-    return case((a <= b, a), else_=b)
+class least(GenericFunction):
+    """``LEAST(a, b)``; the same caveat."""
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element, compiler, **kw):
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least, "sqlite")
+def _least_sqlite(element, compiler, **kw):
+    return f"min({compiler.process(element.clauses, **kw)})"
 
 
 def fee_outstanding_expr(day):
     """SQL for one charge's late fee outstanding (fen) on ordinal ``day``."""
     cb = ChargeBalance
-    days = _greatest(literal(day) - cb.accrual_from + 1, literal(0))
+    days = greatest(literal(day) - cb.accrual_from + 1, literal(0))
     grown = cb.accrued_micro + cb.accrual_micro_per_day * days
-    capped = case((cb.cap_micro.is_(None), grown), else_=_least(grown, cb.cap_micro))
+    capped = case((cb.cap_micro.is_(None), grown), else_=least(grown, cb.cap_micro))
     accrued_fen = (capped + MICRO // 2) // MICRO
-    return _greatest(accrued_fen - cb.fee_settled_fen, literal(0))
+    return greatest(accrued_fen - cb.fee_settled_fen, literal(0))
 
 
 def arrears_by_unit(as_of, estate_id=None):
@@ -56,17 +74,23 @@ def arrears_by_unit(as_of, estate_id=None):
     stale_units = set(db.session.execute(
         select(UnitBalance.unit_id).where(or_(UnitBalance.state_day > day, UnitBalance.valid_through < day))
     ).scalars())
-    # Units with charges but no projection yet (never refreshed) are stale too.
+    # Units with charges but no projection yet (never refreshed) are stale too: one
+    # index probe per unit, not a scan of every charge.
     stale_units |= set(db.session.execute(
-        select(Charge.unit_id).distinct().where(~Charge.unit_id.in_(select(UnitBalance.unit_id)))).scalars())
+        select(Unit.id).where(~select(UnitBalance.unit_id).where(UnitBalance.unit_id == Unit.id).exists(),
+                              select(Charge.id).where(Charge.unit_id == Unit.id).exists())).scalars())
 
     fee = fee_outstanding_expr(day)
     principal_due = case((cb.principal_outstanding_fen > 0, cb.due_day), else_=None)
-    query = (select(cb.unit_id, func.sum(cb.principal_outstanding_fen), func.sum(fee), func.min(principal_due),
+    # Aggregate the charges per unit first (grouped by unit alone, so no sort of every
+    # charge row by a second key), then join the 20k-row unit table.
+    per_unit = (select(cb.unit_id.label("unit_id"), func.sum(cb.principal_outstanding_fen).label("principal"),
+                       func.sum(fee).label("fee"), func.min(principal_due).label("oldest"))
+                .where(*scope).group_by(cb.unit_id).subquery())
+    query = (select(per_unit.c.unit_id, per_unit.c.principal, per_unit.c.fee, per_unit.c.oldest,
                     UnitBalance.credit_fen)
-             .join(UnitBalance, UnitBalance.unit_id == cb.unit_id)
-             .where(and_(UnitBalance.state_day <= day, UnitBalance.valid_through >= day), *scope)
-             .group_by(cb.unit_id, UnitBalance.credit_fen))
+             .join(UnitBalance, UnitBalance.unit_id == per_unit.c.unit_id)
+             .where(UnitBalance.state_day <= day, UnitBalance.valid_through >= day))
     result = {}
     for unit_id, principal, fee_fen, oldest, credit in db.session.execute(query):
         result[unit_id] = UnitArrears(unit_id, int(principal), int(fee_fen), int(credit), oldest)
