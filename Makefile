@@ -67,7 +67,7 @@ run: setup
 	@echo "  Stop:    Ctrl-C"
 	@echo "=================================================================="
 	@echo
-	exec $(FLASK) run --host $(HOST) --port $(PORT)
+	ARREARS_DEVELOPMENT=1 exec $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL (see .ci/run-tests).
 test: setup

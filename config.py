@@ -33,3 +33,18 @@ class Config:
     ARREARS_CAP_RATIO = os.environ.get("ARREARS_CAP_RATIO", "1.0")
     ARREARS_ALLOCATION = os.environ.get("ARREARS_ALLOCATION", "principal_first")
     ARREARS_LIMITATION_YEARS = int(os.environ.get("ARREARS_LIMITATION_YEARS", "3"))
+
+    # The web application (issue 3).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # Secure cookies outside development: ARREARS_DEVELOPMENT=1 (make run) serves plain http.
+    SESSION_COOKIE_SECURE = os.environ.get("ARREARS_DEVELOPMENT", "") != "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the login
+    BOOTSTRAP_SERVE_LOCAL = True
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("ARREARS_TIMEZONE", "Asia/Shanghai")
+    LANGUAGES = ("zh_CN", "en")
+    # Logins: after this many failures for one name or address within the window, HTTP 429.
+    LOGIN_MAX_FAILURES = 10
+    LOGIN_WINDOW_MINUTES = 15

@@ -1,6 +1,10 @@
 """Flask extensions as module-level objects, bound to the app in ``create_app``."""
+from flask_babel import Babel
+from flask_bootstrap import Bootstrap5
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
 # Named constraints, so that migrations can refer to them on every database.
@@ -14,6 +18,10 @@ NAMING = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+bootstrap = Bootstrap5()
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import (BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Integer,
                         String, Text, UniqueConstraint)
+from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -25,7 +26,8 @@ FEE_BASES = ("per_m2", "fixed")
 
 # Tables whose rows are never updated or deleted (enforced by triggers in migrations).
 APPEND_ONLY_TABLES = ("charges", "payments", "reversals", "waivers", "hardship_statuses",
-                      "late_fee_policies", "billing_runs", "evidence_events")
+                      "late_fee_policies", "billing_runs", "evidence_events",
+                      "contacts", "promises", "disputes", "dispute_updates", "escalations")
 
 
 def utcnow():
@@ -269,7 +271,7 @@ class HardshipStatus(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class User(db.Model):
+class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(_in("role", ROLES), name="known_role"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -278,6 +280,20 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # Set when the user is loaded for a request: Flask-Login keeps the login's token in
+    # the session cookie, not the user's id (see services/auth.py).
+    session_token = None
+
+    def get_id(self):
+        return self.session_token
+
+    @property
+    def is_active(self):
+        return self.active
+
+    def has_role(self, *roles):
+        return self.role in roles or self.role == "admin" and "manager" in roles
 
 
 class EvidenceEvent(db.Model):
@@ -337,3 +353,114 @@ class PaymentAllocation(db.Model):
     applied_on: Mapped[date] = mapped_column(Date)
     principal_fen: Mapped[int] = mapped_column(BigInteger)
     late_fee_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- the office workbench (issue 3) -------------------------------------------------------
+
+CONTACT_CHANNELS = ("phone", "sms", "wechat", "visit", "letter", "notice_posted", "email")
+CONTACT_REACHED = ("owner", "household_member", "other", "nobody")
+NONPAYMENT_REASONS = ("hardship", "service_dispute", "away", "refuses", "unreachable", "deceased_or_estate", "other")
+DISPUTE_STATUSES = ("open", "in_progress", "resolved", "rejected")
+MANUAL_STAGES = ("legal", "cleared")
+
+
+class LoginSession(db.Model):
+    """One login: the session cookie names its token; logout revokes it, so a copied
+    cookie is useless afterwards."""
+
+    __tablename__ = "login_sessions"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user = relationship("User")
+
+
+class LoginAttempt(db.Model):
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    succeeded: Mapped[bool] = mapped_column(default=False)
+
+
+class Contact(db.Model):
+    """A collection contact (SPEC §5). ``policy_breach`` records that it broke the contact
+    policy; such a contact needs a written ``justification``."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        CheckConstraint(_in("channel", CONTACT_CHANNELS), name="known_channel"),
+        CheckConstraint(_in("reached", CONTACT_REACHED), name="known_reached"),
+        CheckConstraint("reason IS NULL OR " + _in("reason", NONPAYMENT_REASONS), name="known_reason"),
+        CheckConstraint("NOT policy_breach OR coalesce(length(justification), 0) > 0", name="breach_justified"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    contacted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    staff: Mapped[str] = mapped_column(String(100))
+    reached: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(30))
+    notes: Mapped[str | None] = mapped_column(Text)
+    policy_breach: Mapped[bool] = mapped_column(default=False)
+    justification: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Promise(db.Model):
+    """A promise to pay ``amount_fen`` by ``promised_on``; kept or broken is derived from payments."""
+
+    __tablename__ = "promises"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="positive_amount"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    made_on: Mapped[date] = mapped_column(Date)
+    promised_on: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dispute(db.Model):
+    """A complaint about service, kept apart from the debt; its status is its last update."""
+
+    __tablename__ = "disputes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    opened_on: Mapped[date] = mapped_column(Date)
+    opened_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    updates = relationship("DisputeUpdate", order_by="DisputeUpdate.id")
+
+
+class DisputeUpdate(db.Model):
+    __tablename__ = "dispute_updates"
+    __table_args__ = (CheckConstraint(_in("status", DISPUTE_STATUSES), name="known_status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Escalation(db.Model):
+    """A manager's decision on a household's stage: ``legal`` (escalated; lawyers may see
+    it) or ``cleared`` (back to the stage the ledger gives). The last one stands."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (CheckConstraint(_in("stage", MANUAL_STAGES), name="known_stage"),
+                      CheckConstraint("length(reason) > 0", name="has_reason"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

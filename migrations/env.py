@@ -1,9 +1,14 @@
 import logging
+import os
+import sys
 from logging.config import fileConfig
 
 from flask import current_app
 
 from alembic import context
+
+# The migrations share helpers kept beside them (append_only.py).
+sys.path.insert(0, os.path.dirname(__file__))
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

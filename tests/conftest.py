@@ -7,9 +7,11 @@ file, or a PostgreSQL schema emptied with TRUNCATE (which the append-only trigge
 being row triggers on UPDATE and DELETE, do not see).
 """
 import os
+import re
 import shutil
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from arrears import create_app
@@ -71,6 +73,7 @@ def app(database_url_for_test, tmp_path):
         "SQLALCHEMY_DATABASE_URI": database_url_for_test,
         "ARREARS_DATA_DIR": str(data_dir),
         "SECRET_KEY": "test",
+        "SESSION_COOKIE_SECURE": False,
     })
     with app.app_context():
         yield app
@@ -78,8 +81,18 @@ def app(database_url_for_test, tmp_path):
         db.engine.dispose()
 
 
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own app context, as in production: ``g`` (where Flask-WTF
+    caches the CSRF token) and the database session do not leak from the test's context."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = FreshContextClient
     return app.test_client()
 
 
@@ -110,3 +123,51 @@ def write_csv(tmp_path):
         path.write_bytes(content.encode(encoding) if isinstance(content, str) else content)
         return str(path)
     return write
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def csrf_from(html):
+    """The CSRF token of the first form on a page (tests keep CSRF on, as a browser does)."""
+    match = CSRF_FIELD.search(html)
+    assert match, "no csrf_token field on the page"
+    return match.group(1) or match.group(2)
+
+
+@pytest.fixture
+def make_user(app):
+    """``make_user("clerk")`` -> a user named after the role, password ``password123``."""
+    from arrears.services.users import create_user
+
+    def make(role, name=None):
+        return create_user(name or role, role, "password123")
+    return make
+
+
+@pytest.fixture
+def login(client, make_user):
+    """``login("clerk")`` makes that user if needed and logs the test client in."""
+    from arrears.models import User
+
+    def log_in(role, name=None):
+        name = name or role
+        if User.query.filter_by(username=name).first() is None:
+            make_user(role, name)
+        page = client.get("/login")
+        response = client.post("/login", data={"username": name, "password": "password123",
+                                               "csrf_token": csrf_from(page.get_data(as_text=True))})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+    return log_in
+
+
+@pytest.fixture
+def post_form(client):
+    """``post_form(page_url, action_url, data)``: read the CSRF token from the page, then post."""
+    def post(page_url, action_url, data, **kwargs):
+        page = client.get(page_url)
+        payload = dict(data)
+        payload["csrf_token"] = csrf_from(page.get_data(as_text=True))
+        return client.post(action_url, data=payload, **kwargs)
+    return post

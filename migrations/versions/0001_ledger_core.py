@@ -8,6 +8,8 @@ Create Date: 2026-11-23 12:57:39.978680
 from alembic import op
 import sqlalchemy as sa
 
+from append_only import create_append_only_guard, drop_append_only_guard
+
 
 # revision identifiers, used by Alembic.
 revision = '0001'
@@ -302,31 +304,6 @@ def upgrade():
 # UPDATE and DELETE on them, whatever code path tries (SPEC §8).
 APPEND_ONLY = ("charges", "payments", "reversals", "waivers", "hardship_statuses",
                "late_fee_policies", "billing_runs", "evidence_events")
-
-
-def create_append_only_guard(table):
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-            CREATE OR REPLACE FUNCTION arrears_refuse_change() RETURNS trigger AS $$
-            BEGIN
-                RAISE EXCEPTION 'append-only table %: % refused', TG_TABLE_NAME, TG_OP
-                    USING ERRCODE = 'insufficient_privilege';
-            END;
-            $$ LANGUAGE plpgsql""")
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION arrears_refuse_change()")
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, 'append-only table {table}: {action} refused'); END")
-
-
-def drop_append_only_guard(table):
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-    else:
-        for action in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
 
 
 def downgrade():
