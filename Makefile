@@ -28,7 +28,7 @@ FLASK := $(VENV)/bin/flask --app wsgi
 export FLASK_APP := wsgi
 export PYTHON
 
-.PHONY: help setup system-deps venv run test bench clean distclean
+.PHONY: help setup system-deps venv translations run test bench clean distclean
 
 # List the targets.
 help:
@@ -56,8 +56,12 @@ $(STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	@touch $@
 
+# The Chinese catalog, compiled from the sources and arrears/translations/zh_CN/*.json.
+translations: venv
+	$(PY) -m arrears.translations.build || echo "some screen text is not translated yet (listed above)"
+
 # Create or upgrade the database, load the demo estate when it is empty, serve.
-run: setup
+run: setup translations
 	$(FLASK) arrears init-db
 	$(FLASK) arrears demo --if-empty
 	@echo
@@ -70,7 +74,7 @@ run: setup
 	ARREARS_DEVELOPMENT=1 exec $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL (see .ci/run-tests).
-test: setup
+test: setup translations
 	.ci/run-tests $(PYTEST_ARGS)
 
 # The ledger benchmark.

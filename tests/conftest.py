@@ -30,6 +30,13 @@ def _migrate(url, data_dir):
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def chinese_catalog():
+    """Compile the Chinese catalog from the sources and tables, as make run does."""
+    from arrears.translations.build import build
+    build()
+
+
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory):
     """The URL of a migrated, empty database (for SQLite: the template file's path)."""
