@@ -31,9 +31,12 @@ def select_locale():
 
 
 def init_app(app):
+    from .admin import bp as admin_bp
     from .auth import bp as auth_bp
     from .dashboard import bp as dashboard_bp
     from .errors import init_app as init_errors
+    from .household import bp as household_bp
+    from .households import bp as households_bp
     from .language import bp as language_bp
 
     login_manager.init_app(app)
@@ -44,7 +47,7 @@ def init_app(app):
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
 
-    for blueprint in (auth_bp, dashboard_bp, language_bp):
+    for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp):
         app.register_blueprint(blueprint)
     init_errors(app)
 

@@ -1,0 +1,4 @@
+"""Administration: users, estates, fee items and late-fee policies."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
