@@ -1,0 +1,465 @@
+"""The household list and one household's summary (issue 3, SPEC §4, §5, §9).
+
+Invariants:
+- the list reads the fast per-unit figures of ``reports.arrears_by_unit`` (one query for
+  the whole portfolio); it never runs the engine per unit itself, and it loads names,
+  owners, promises and disputes only for the rows it shows (or exports);
+- the household page reads the engine (``unit_statement``), so its figures are exactly
+  those of ``statement --json``;
+- a phone number leaves this module masked (``138****5678``), never whole (SPEC §9);
+- stage and class come from ``arrears.domain.stages``: the oldest charge with principal
+  outstanding, the total outstanding, and the last escalation (``legal`` or not);
+  notices arrive later, so no demand deadline has passed yet;
+- promise statuses are derived from the payments that stand today (reversed ones left
+  out), never stored.
+"""
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import or_, select
+
+from ..domain.disputes import is_active
+from ..domain.promises import BROKEN, paid_towards, promise_status
+from ..domain.stages import STAGES, household_class, household_stage
+from ..extensions import db
+from ..models import (Building, Contact, Dispute, DisputeUpdate, Escalation, Estate, HardshipStatus, Owner,
+                      Ownership, Payment, Promise, Reversal, Unit)
+from .evidence import iter_events
+from .ledger import unit_statement
+from .reports import arrears_by_unit
+
+PAGE_SIZE = 50
+SORTS = ("amount_desc", "amount_asc", "days_desc", "days_asc")
+NO_STAGE = "none"
+STAGE_FILTERS = STAGES + (NO_STAGE,)
+CLASS_FILTERS = ("A", "B", "C")
+MAX_SEARCH = 100
+
+
+def mask_phone(phone):
+    """``13812345678`` -> ``138****5678``; short numbers keep only their last two digits."""
+    text = "".join((phone or "").split())
+    if not text:
+        return ""
+    if len(text) >= 7:
+        return f"{text[:3]}****{text[-4:]}"
+    return "****" + text[-2:] if len(text) > 2 else "****"
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What the list shows: filters, search, sort and page. Build it with ``clean``."""
+
+    estate_id: int | None = None
+    building_id: int | None = None
+    stage: str | None = None
+    klass: str | None = None
+    hardship: bool = False
+    dispute: bool = False
+    q: str = ""
+    sort: str = "amount_desc"
+    page: int = 1
+
+    @classmethod
+    def clean(cls, args):
+        """From request arguments; anything unknown or malformed is ignored, never an error."""
+        def number(name):
+            value = (args.get(name) or "").strip()
+            return int(value) if value.isdigit() and len(value) < 10 else None
+
+        stage = args.get("stage") or None
+        klass = args.get("class") or None
+        sort = args.get("sort") or "amount_desc"
+        return cls(estate_id=number("estate"), building_id=number("building"),
+                   stage=stage if stage in STAGE_FILTERS else None,
+                   klass=klass if klass in CLASS_FILTERS else None,
+                   hardship=args.get("hardship") in ("1", "on", "y"), dispute=args.get("dispute") in ("1", "on", "y"),
+                   q=" ".join((args.get("q") or "").split())[:MAX_SEARCH],
+                   sort=sort if sort in SORTS else "amount_desc", page=max(1, min(number("page") or 1, 10**6)))
+
+
+@dataclass(frozen=True)
+class HouseholdRow:
+    unit_id: int
+    ref: str
+    owner_name: str
+    phone: str  # masked
+    principal_outstanding_fen: int
+    late_fee_outstanding_fen: int
+    credit_fen: int
+    days_overdue: int
+    stage: str | None
+    klass: str | None
+    hardship: bool
+    open_disputes: int
+    broken_promises: int
+
+    @property
+    def total_outstanding_fen(self):
+        return self.principal_outstanding_fen + self.late_fee_outstanding_fen
+
+
+@dataclass(frozen=True)
+class HouseholdPage:
+    rows: list
+    count: int  # households matching, on every page
+    total_outstanding_fen: int  # what they owe together
+    page: int
+    pages: int
+    page_size: int = PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A candidate row before its names are loaded: only what filters and sorting need."""
+
+    unit_id: int
+    principal_fen: int
+    fee_fen: int
+    credit_fen: int
+    days_overdue: int
+    stage: str | None
+    klass: str | None
+
+    @property
+    def total_fen(self):
+        return self.principal_fen + self.fee_fen
+
+
+# -- small sets the list and the page share ----------------------------------------------
+
+def escalation_states(unit_ids=None):
+    """``{unit_id: 'legal' | 'cleared'}``: each household's last escalation."""
+    query = select(Escalation.unit_id, Escalation.stage).order_by(Escalation.id)
+    if unit_ids is not None:
+        query = query.where(Escalation.unit_id.in_(unit_ids))
+    return {unit_id: stage for unit_id, stage in db.session.execute(query)}
+
+
+def legal_unit_ids():
+    return {unit_id for unit_id, stage in escalation_states().items() if stage == "legal"}
+
+
+def hardship_unit_ids(today, unit_ids=None):
+    """Households holding an approved hardship status that covers ``today``."""
+    query = select(HardshipStatus.unit_id).where(HardshipStatus.start_on <= today, HardshipStatus.end_on >= today)
+    if unit_ids is not None:
+        query = query.where(HardshipStatus.unit_id.in_(unit_ids))
+    return set(db.session.execute(query).scalars())
+
+
+def open_dispute_counts(unit_ids=None):
+    """``{unit_id: number of disputes still open or in progress}``."""
+    query = (select(Dispute.id, Dispute.unit_id, DisputeUpdate.status)
+             .outerjoin(DisputeUpdate, DisputeUpdate.dispute_id == Dispute.id)
+             .order_by(Dispute.id, DisputeUpdate.id))
+    if unit_ids is not None:
+        query = query.where(Dispute.unit_id.in_(unit_ids))
+    last = {}
+    for dispute_id, unit_id, status in db.session.execute(query):
+        last[dispute_id] = (unit_id, status)
+    counts = defaultdict(int)
+    for unit_id, status in last.values():
+        if is_active(status):
+            counts[unit_id] += 1
+    return dict(counts)
+
+
+def standing_payments(unit_ids, today):
+    """``{unit_id: [(paid_on, amount_fen)]}`` of payments not reversed by ``today``."""
+    reversed_ids = select(Reversal.payment_id).where(Reversal.payment_id.is_not(None), Reversal.reversed_on <= today)
+    rows = db.session.execute(select(Payment.unit_id, Payment.paid_on, Payment.amount_fen)
+                              .where(Payment.unit_id.in_(unit_ids), Payment.id.not_in(reversed_ids)))
+    found = defaultdict(list)
+    for unit_id, paid_on, amount in rows:
+        found[unit_id].append((paid_on, amount))
+    return found
+
+
+def broken_promise_counts(unit_ids, today):
+    """``{unit_id: promises broken as of today}`` (derived from the payments)."""
+    unit_ids = list(unit_ids)
+    if not unit_ids:
+        return {}
+    promises = db.session.execute(select(Promise).where(Promise.unit_id.in_(unit_ids))).scalars().all()
+    if not promises:
+        return {}
+    payments = standing_payments({p.unit_id for p in promises}, today)
+    counts = defaultdict(int)
+    for promise in promises:
+        if promise_status(promise.amount_fen, promise.made_on, promise.promised_on,
+                          payments.get(promise.unit_id, ()), today) == BROKEN:
+            counts[promise.unit_id] += 1
+    return dict(counts)
+
+
+def current_owners(unit_ids, today):
+    """``{unit_id: Owner}`` of the owner whose ownership covers ``today`` (else the latest)."""
+    rows = db.session.execute(select(Ownership, Owner).join(Owner, Owner.id == Ownership.owner_id)
+                              .where(Ownership.unit_id.in_(unit_ids))
+                              .order_by(Ownership.unit_id, Ownership.start_on, Ownership.id)).all()
+    found, latest = {}, {}
+    for ownership, owner in rows:
+        latest[ownership.unit_id] = owner
+        if ownership.start_on <= today and (ownership.end_on is None or today <= ownership.end_on):
+            found[ownership.unit_id] = owner
+    return {unit_id: found.get(unit_id, owner) for unit_id, owner in latest.items()}
+
+
+def unit_refs(unit_ids):
+    rows = db.session.execute(select(Unit.id, Estate.name, Building.name, Unit.number)
+                              .join(Building, Building.id == Unit.building_id)
+                              .join(Estate, Estate.id == Building.estate_id).where(Unit.id.in_(unit_ids)))
+    return {unit_id: f"{estate}/{building}/{number}" for unit_id, estate, building, number in rows}
+
+
+def stage_and_class(figures, today, escalated):
+    """``(stage, class)`` from fast figures (``UnitArrears`` or None for a unit never billed)."""
+    total = figures.total_outstanding_fen if figures else 0
+    oldest = date.fromordinal(int(figures.oldest_due_day)) if figures and figures.oldest_due_day else None
+    stage = household_stage(oldest, today, total_outstanding_fen=total, escalated=escalated,
+                            demand_deadline_passed=False)
+    return stage, (household_class(total) if total > 0 else None)
+
+
+# -- the list -----------------------------------------------------------------------------
+
+def _candidate_ids(query, today, legal_only):
+    """Units passing the filters SQL can apply (place, search, hardship, dispute, lawyer)."""
+    select_ids = select(Unit.id).join(Building, Building.id == Unit.building_id)
+    if query.estate_id is not None:
+        select_ids = select_ids.where(Building.estate_id == query.estate_id)
+    if query.building_id is not None:
+        select_ids = select_ids.where(Unit.building_id == query.building_id)
+    if query.q:
+        text = query.q
+        ref = Estate.name + "/" + Building.name + "/" + Unit.number
+        owner_terms = [Owner.name.icontains(text, autoescape=True)]
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if digits and len(digits) >= 4 and digits == text.replace("-", "").replace(" ", ""):
+            owner_terms.append(Owner.phone.contains(digits, autoescape=True))
+        owner_match = (select(Ownership.id).join(Owner, Owner.id == Ownership.owner_id)
+                       .where(Ownership.unit_id == Unit.id, or_(*owner_terms)).exists())
+        select_ids = (select_ids.join(Estate, Estate.id == Building.estate_id)
+                      .where(or_(ref.icontains(text, autoescape=True), owner_match)))
+    ids = set(db.session.execute(select_ids).scalars())
+    if legal_only:
+        ids &= legal_unit_ids()
+    if query.hardship:
+        ids &= hardship_unit_ids(today)
+    if query.dispute:
+        ids &= set(open_dispute_counts())
+    return ids
+
+
+_SORT_KEYS = {
+    "amount_desc": lambda r: (-r.total_fen, -r.days_overdue, r.unit_id),
+    "amount_asc": lambda r: (r.total_fen, r.days_overdue, r.unit_id),
+    "days_desc": lambda r: (-r.days_overdue, -r.total_fen, r.unit_id),
+    "days_asc": lambda r: (r.days_overdue, r.total_fen, r.unit_id),
+}
+
+
+def _ranked(query, today, legal_only):
+    ids = _candidate_ids(query, today, legal_only)
+    if not ids:
+        return []
+    figures = arrears_by_unit(today, query.estate_id)
+    escalations = escalation_states()
+    ranked = []
+    for unit_id in ids:
+        row = figures.get(unit_id)
+        stage, klass = stage_and_class(row, today, escalations.get(unit_id) == "legal")
+        if query.stage is not None and (stage or NO_STAGE) != query.stage:
+            continue
+        if query.klass is not None and klass != query.klass:
+            continue
+        days = 0
+        if row is not None and row.oldest_due_day and row.principal_outstanding_fen > 0:
+            days = max(0, today.toordinal() - int(row.oldest_due_day))
+        ranked.append(_Ranked(unit_id, row.principal_outstanding_fen if row else 0,
+                              row.late_fee_outstanding_fen if row else 0, row.credit_fen if row else 0,
+                              days, stage, klass))
+    ranked.sort(key=_SORT_KEYS[query.sort])
+    return ranked
+
+
+def _rows(ranked, today):
+    """Full rows for ``ranked`` (names, owners, badges), loaded in a few queries."""
+    ids = [r.unit_id for r in ranked]
+    if not ids:
+        return []
+    refs, owners = {}, {}
+    hardship, disputes, broken = set(), {}, {}
+    for start in range(0, len(ids), 5000):  # keep IN lists a sane size for an export
+        chunk = ids[start:start + 5000]
+        refs.update(unit_refs(chunk))
+        owners.update(current_owners(chunk, today))
+        hardship |= hardship_unit_ids(today, chunk)
+        disputes.update(open_dispute_counts(chunk))
+        broken.update(broken_promise_counts(chunk, today))
+    rows = []
+    for r in ranked:
+        owner = owners.get(r.unit_id)
+        rows.append(HouseholdRow(
+            unit_id=r.unit_id, ref=refs.get(r.unit_id, "?"), owner_name=owner.name if owner else "",
+            phone=mask_phone(owner.phone if owner else None), principal_outstanding_fen=r.principal_fen,
+            late_fee_outstanding_fen=r.fee_fen, credit_fen=r.credit_fen, days_overdue=r.days_overdue,
+            stage=r.stage, klass=r.klass, hardship=r.unit_id in hardship,
+            open_disputes=disputes.get(r.unit_id, 0), broken_promises=broken.get(r.unit_id, 0)))
+    return rows
+
+
+def list_households(query, today, legal_only=False, page_size=PAGE_SIZE):
+    """One page of the list for ``query`` as of ``today``. ``legal_only``: lawyers see only
+    households escalated to legal."""
+    ranked = _ranked(query, today, legal_only)
+    pages = max(1, math.ceil(len(ranked) / page_size))
+    page = min(query.page, pages)
+    shown = ranked[(page - 1) * page_size:page * page_size]
+    return HouseholdPage(rows=_rows(shown, today), count=len(ranked),
+                         total_outstanding_fen=sum(r.total_fen for r in ranked), page=page, pages=pages,
+                         page_size=page_size)
+
+
+def all_households(query, today, legal_only=False):
+    """Every row of the list for ``query`` (all pages), in the list's order: the export."""
+    return _rows(_ranked(query, today, legal_only), today)
+
+
+# -- one household ------------------------------------------------------------------------
+
+@dataclass
+class PromiseLine:
+    promise: Promise
+    status: str
+    paid_fen: int
+
+
+@dataclass
+class DisputeLine:
+    dispute: Dispute
+    status: str
+    active: bool
+
+
+@dataclass
+class PaymentLine:
+    payment: Payment
+    reversal: Reversal | None
+
+
+@dataclass
+class OwnerLine:
+    owner: Owner
+    ownership: Ownership
+    phone: str  # masked
+    current: bool
+
+
+@dataclass
+class HouseholdSummary:
+    unit: Unit
+    ref: str
+    today: date
+    statement: object
+    limitation: dict
+    stage: str | None
+    klass: str | None
+    escalation: Escalation | None
+    owners: list
+    hardships: list
+    promises: list
+    disputes: list
+    payments: list
+    contacts: list
+    events: list = field(default_factory=list)
+
+    @property
+    def escalated(self):
+        return self.escalation is not None and self.escalation.stage == "legal"
+
+    @property
+    def broken_promises(self):
+        return sum(1 for p in self.promises if p.status == BROKEN)
+
+    @property
+    def open_disputes(self):
+        return [d for d in self.disputes if d.active]
+
+    @property
+    def hardship_today(self):
+        return any(h.start_on <= self.today <= h.end_on for h in self.hardships)
+
+    @property
+    def outstanding_periods(self):
+        return [line.charge.period for line in self.statement.charges
+                if line.principal_outstanding_fen or line.late_fee_outstanding_fen]
+
+    @property
+    def next_limitation(self):
+        """``(date, period)`` of the earliest limitation expiry among charges with principal outstanding."""
+        dates = [(self.limitation[line.charge.id], line.charge.period) for line in self.statement.charges
+                 if line.principal_outstanding_fen > 0]
+        return min(dates) if dates else None
+
+    @property
+    def days_overdue(self):
+        return max((line.days_overdue for line in self.statement.charges), default=0)
+
+    @property
+    def standing_payments(self):
+        return [line.payment for line in self.payments if line.reversal is None]
+
+
+def household_summary(unit, today, with_events=True):
+    """Everything the household page shows, as of ``today``: the engine's statement with
+    the late-fee working, stage and class, owners, promises, disputes, payments,
+    contacts and (newest first) the evidence events of the household."""
+    statement, limitation = unit_statement(unit, today, keep_working=True)
+    escalation = db.session.execute(select(Escalation).where(Escalation.unit_id == unit.id)
+                                    .order_by(Escalation.id.desc()).limit(1)).scalar_one_or_none()
+    owed = [line.charge.due_date for line in statement.charges if line.principal_outstanding_fen > 0]
+    total = statement.total_outstanding_fen
+    stage = household_stage(min(owed) if owed else None, today, total_outstanding_fen=total,
+                            escalated=escalation is not None and escalation.stage == "legal",
+                            demand_deadline_passed=False)
+    klass = household_class(total) if total > 0 else None
+
+    owners = []
+    for ownership in unit.ownerships:
+        current = ownership.start_on <= today and (ownership.end_on is None or today <= ownership.end_on)
+        owners.append(OwnerLine(ownership.owner, ownership, mask_phone(ownership.owner.phone), current))
+
+    payments = db.session.execute(select(Payment).where(Payment.unit_id == unit.id)
+                                  .order_by(Payment.paid_on.desc(), Payment.id.desc())).scalars().all()
+    reversals = {r.payment_id: r for r in db.session.execute(
+        select(Reversal).where(Reversal.payment_id.in_([p.id for p in payments]))).scalars()} if payments else {}
+    payment_lines = [PaymentLine(p, reversals.get(p.id)) for p in payments]
+    standing = [(p.paid_on, p.amount_fen) for p in payments
+                if p.id not in reversals or reversals[p.id].reversed_on > today]
+
+    promises = []
+    for promise in db.session.execute(select(Promise).where(Promise.unit_id == unit.id)
+                                      .order_by(Promise.promised_on.desc(), Promise.id.desc())).scalars():
+        status = promise_status(promise.amount_fen, promise.made_on, promise.promised_on, standing, today)
+        promises.append(PromiseLine(promise, status,
+                                    paid_towards(promise.made_on, promise.promised_on, standing, today)))
+
+    disputes = []
+    for dispute in db.session.execute(select(Dispute).where(Dispute.unit_id == unit.id)
+                                      .order_by(Dispute.id.desc())).scalars():
+        status = dispute.updates[-1].status if dispute.updates else "open"
+        disputes.append(DisputeLine(dispute, status, is_active(status)))
+
+    hardships = db.session.execute(select(HardshipStatus).where(HardshipStatus.unit_id == unit.id)
+                                   .order_by(HardshipStatus.start_on)).scalars().all()
+    contacts = db.session.execute(select(Contact).where(Contact.unit_id == unit.id)
+                                  .order_by(Contact.contacted_at.desc(), Contact.id.desc())).scalars().all()
+    events = list(iter_events(unit=unit.ref))[::-1] if with_events else []
+    return HouseholdSummary(unit=unit, ref=unit.ref, today=today, statement=statement, limitation=limitation,
+                            stage=stage, klass=klass, escalation=escalation, owners=owners, hardships=hardships,
+                            promises=promises, disputes=disputes, payments=payment_lines, contacts=contacts,
+                            events=events)
