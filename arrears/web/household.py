@@ -19,7 +19,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import (DateField, DateTimeLocalField, HiddenField, SelectChoice, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..domain.contact_policy import NOT_HOUSEHOLD, QUIET_HOURS, TOO_MANY, ContactPolicy
@@ -94,6 +94,15 @@ def required(message=None):
     return InputRequired(message=message or _l("This field is required."))
 
 
+def filled(message):
+    """Required, and more than blanks (use with ``strip``)."""
+    return DataRequired(message=message)
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 def _choices(labels, keys, blank=None):
     items = [SelectChoice(key, labels.get(key, key)) for key in keys]
     return ([SelectChoice("", blank)] if blank is not None else []) + items
@@ -105,8 +114,8 @@ class PaymentForm(ActionForm):
                         invalid_value_message=_l("Enter a date like 2026-05-31."))
     method = SelectField(_l("Method"), choices=_choices(METHOD_LABELS, PAYMENT_METHODS),
                          validators=[required()], invalid_choice_message=_l("Choose a method from the list."))
-    reference = StringField(_l("Reference"), validators=[required(_l("Enter the payment reference.")),
-                                                         Length(max=100)])
+    reference = StringField(_l("Reference"), filters=[strip],
+                            validators=[filled(_l("Enter the payment reference.")), Length(max=100)])
     periods = SelectMultipleField(_l("For periods (optional)"), choices=[], validators=[Optional()],
                                   widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
                                   invalid_choice_message=_l("Choose periods from the list."))
@@ -121,7 +130,8 @@ class PaymentForm(ActionForm):
 class ReverseForm(ActionForm):
     payment = SelectField(_l("Payment"), coerce=int, choices=[], validators=[required()],
                           invalid_choice_message=_l("Choose a payment from the list."))
-    reason = TextAreaField(_l("Reason"), validators=[required(_l("A reversal needs a reason.")), Length(max=1000)])
+    reason = TextAreaField(_l("Reason"), filters=[strip],
+                           validators=[filled(_l("A reversal needs a reason.")), Length(max=1000)])
 
 
 class ContactForm(ActionForm):
@@ -132,7 +142,8 @@ class ContactForm(ActionForm):
                                       invalid_value_message=_l("Enter a date and time like 2026-05-31 14:30."))
     reached = SelectField(_l("Reached"), choices=_choices(REACHED_LABELS, CONTACT_REACHED), validators=[required()],
                           invalid_choice_message=_l("Choose who was reached from the list."))
-    outcome = StringField(_l("Outcome"), validators=[required(_l("Say what came of the contact.")), Length(max=200)])
+    outcome = StringField(_l("Outcome"), filters=[strip],
+                          validators=[filled(_l("Say what came of the contact.")), Length(max=200)])
     reason = SelectField(_l("Reason given for not paying"), choices=[], validators=[Optional()],
                          invalid_choice_message=_l("Choose a reason from the list."))
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=2000)])
@@ -157,8 +168,8 @@ class PromiseForm(ActionForm):
 
 
 class DisputeForm(ActionForm):
-    subject = StringField(_l("What is the complaint about?"),
-                          validators=[required(_l("Say what the dispute is about.")), Length(max=200)])
+    subject = StringField(_l("What is the complaint about?"), filters=[strip],
+                          validators=[filled(_l("Say what the dispute is about.")), Length(max=200)])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
     form_token = HiddenField(validators=[token_check])
 
@@ -178,8 +189,8 @@ class DisputeUpdateForm(ActionForm):
 
 class EscalationForm(ActionForm):
     stage = HiddenField()
-    reason = TextAreaField(_l("Reason"), validators=[required(_l("An escalation needs a reason.")),
-                                                     Length(max=1000)])
+    reason = TextAreaField(_l("Reason"), filters=[strip],
+                           validators=[filled(_l("An escalation needs a reason.")), Length(max=1000)])
 
 
 FORMS = {"pay": PaymentForm, "reverse": ReverseForm, "contact": ContactForm, "promise": PromiseForm,
