@@ -1,27 +1,89 @@
-"""The front page: what the portfolio owes today (the workbench arrives with issue 3)."""
-from flask import Blueprint, render_template
-from flask_login import login_required
+"""The front page: the day's overview of what is owed and what to do next.
+
+Staff (clerk, manager, admin) see the totals, the aging chart, the collection rate,
+households by stage and class, the limitation watchlist and today's work queue. A
+lawyer sees only the totals of the households escalated to ``legal`` — no household is
+named on their dashboard (SPEC §9: lawyers see only their cases). Every figure comes
+from ``services.dashboard``, i.e. from the same engine figures as ``statement --json``.
+"""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
 
 from ..domain.money import format_fen
 from ..extensions import db
 from ..models import Estate
+from ..services.dashboard import LATE_FEE_ONLY, NOT_YET_DUE, build_dashboard, legal_totals
 from ..services.evidence import chain_head
-from ..services.ledger import local_today
-from ..services.reports import portfolio_report
+from .charts import bar_chart, column_chart
 
 bp = Blueprint("dashboard", __name__)
+
+STAGE_LABELS = {"reminder": _l("Reminder"), "demand": _l("Demand"), "final": _l("Final notice"),
+                "legal": _l("Legal"), "closed": _l("Closed"), None: _l("Owing, no stage yet")}
+CLASS_LABELS = {"A": _l("A (5000.00 or more)"), "B": _l("B (1000.00 to 4999.99)"), "C": _l("C (under 1000.00)")}
+
+
+def aging_label(bucket):
+    if bucket.key == LATE_FEE_ONLY:
+        return _("Late fee only")
+    if bucket.key == NOT_YET_DUE:
+        return _("Not yet due")
+    if bucket.high is None:
+        return _("Over %(days)s days", days=bucket.low - 1)
+    return _("%(low)s–%(high)s days", low=bucket.low, high=bucket.high)
+
+
+def percent(value):
+    return "—" if value is None else f"{value}%"
+
+
+def household_url(unit_id):
+    """The household page, once that blueprint has it; else no link."""
+    if "household.page" in current_app.view_functions:
+        return url_for("household.page", unit_id=unit_id)
+    return None
+
+
+def list_url(**filters):
+    """The household list with these filters, once it exists; else no link."""
+    if "households.index" in current_app.view_functions:
+        return url_for("households.index", **filters)
+    return None
+
+
+def page_context():
+    seq, head = chain_head()
+    return {"fen": format_fen, "chain_seq": seq, "chain_head": head[:16],
+            "estates": db.session.query(Estate).order_by(Estate.name).all()}
 
 
 @bp.get("/")
 @login_required
 def index():
-    """Totals and the units owing most, from the same figures as ``arrears report``."""
-    today = local_today()
-    report = portfolio_report(today, top=0)
-    seq, head = chain_head()
-    return render_template("dashboard.html", report=report, fen=format_fen, today=today,
-                           estates=db.session.query(Estate).order_by(Estate.name).all(),
-                           chain_seq=seq, chain_head=head[:16])
+    """The overview; for a lawyer, only the totals of the households escalated to legal."""
+    now = datetime.now(ZoneInfo(current_app.config["ARREARS_TIMEZONE"]))
+    today = now.date()
+    if current_user.role == "lawyer":
+        return render_template("dashboard.html", lawyer=True, today=today, totals=legal_totals(today),
+                               **page_context())
+    figures = build_dashboard(today, now)
+    aging_svg = bar_chart(
+        [(aging_label(b), b.amount_fen, _("%(households)s households · %(amount)s", households=b.households,
+                                         amount=format_fen(b.amount_fen))) for b in figures.aging],
+        title=_("Amount owed by days overdue"))
+    collection_svg = column_chart(
+        [(m.period, m.rate_percent, percent(m.rate_percent), m.to_date) for m in figures.collection],
+        title=_("Collection rate by month"), reference=100, reference_text="100%")
+    return render_template("dashboard.html", lawyer=False, today=today, totals=figures.totals, figures=figures,
+                           aging_svg=aging_svg,
+                           collection_svg=collection_svg, aging_label=aging_label, percent=percent,
+                           stage_labels=STAGE_LABELS, class_labels=CLASS_LABELS, household_url=household_url,
+                           list_url=list_url, **page_context())
 
 
 @bp.get("/healthz")
