@@ -57,10 +57,12 @@ HOUSEHOLDS = {
     "contact": ("0203", "张伟", "13900000203"),
     "reverse": ("0204", "陈静", "13900000204"),
     "language": ("0205", "刘芳", "13900000205"),
+    "quiet": ("0206", "赵磊", "13900000206"),
+    "double": ("0207", "孙丽", "13900000207"),
 }
 ESTATE, BUILDING = "示例花园", "2栋"
 MONTHLY_FEE = "250.00"
-USERS = {"clerk": "clerk", "manager": "manager", "admin": "admin"}
+USERS = {"clerk": "clerk", "manager": "manager", "admin": "admin", "lawyer": "lawyer"}
 
 
 # --- Skipping without a browser --------------------------------------------------------
@@ -353,6 +355,10 @@ def new_page(browser, request):
         contexts.append(context)
         return context.new_page()
 
+    stale = _screenshot_name(request.node)[:-4]
+    for old in SCREENSHOTS.glob(f"{stale}*.png"):
+        if re.fullmatch(re.escape(stale) + r"(-\d+)?\.png", old.name):
+            old.unlink()
     yield open_page
     if _failed(request.node):
         SCREENSHOTS.mkdir(exist_ok=True)
@@ -413,9 +419,23 @@ def logged_in(live_server, new_page, login_states):
     return open_as
 
 
+def flash(page):
+    """The flash messages at the top of the page (not the alerts a page has of its own)."""
+    return page.locator("main > [role=alert]")
+
+
+def alert(page, text):
+    """The alert on the page that says ``text`` (a flash or a form's message)."""
+    return page.get_by_role("alert").filter(has_text=text)
+
+
 def household_ref(key):
     """The unit reference of a fixture household, as ``statement`` takes it."""
     return f"{ESTATE}/{BUILDING}/{HOUSEHOLDS[key][0]}"
+
+
+def owner_of(key):
+    return HOUSEHOLDS[key][1]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import re
 
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD, log_in
+from .conftest import PASSWORD, flash, log_in
 
 
 def test_switch_to_english_and_back(live_server, logged_in):
@@ -57,11 +57,11 @@ def test_english_chosen_before_login_lasts_through_login_and_logout(live_server,
     page.fill("#password", PASSWORD)
     with page.expect_navigation():
         page.click("form:has(#password) button[type=submit]")
-    expect(page.get_by_role("alert")).to_have_text("Welcome, clerk.")
+    expect(flash(page)).to_have_text("Welcome, clerk.")
     expect(page.locator("h1")).to_have_text("Overview")
 
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("alert")).to_have_text("You have logged out.")
+    expect(flash(page)).to_have_text("You have logged out.")
     expect(page.get_by_role("heading")).to_have_text("Log in")
 
 

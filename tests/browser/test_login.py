@@ -5,20 +5,20 @@ from decimal import Decimal
 
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD, USERS, log_in, local_today, money
+from .conftest import PASSWORD, USERS, alert, flash, log_in, local_today, money
 
 
 def test_a_logged_out_visitor_is_sent_to_the_login_form(live_server, page):
     page.goto(live_server.url + "/")
     expect(page).to_have_url(re.compile(r"/login\?next=%2F$"))
-    expect(page.get_by_role("alert")).to_have_text("请先登录。")
+    expect(flash(page)).to_have_text("请先登录。")
     expect(page.locator("#username")).to_be_focused()
 
 
 def test_a_clerk_logs_in_and_sees_the_overview(live_server, page):
     log_in(page, live_server.url, "clerk")
     expect(page).to_have_url(live_server.url + "/")
-    expect(page.get_by_role("alert")).to_have_text("欢迎，clerk。")
+    expect(flash(page)).to_have_text("欢迎，clerk。")
     expect(page.locator("nav")).to_contain_text("clerk · 收费员")
     expect(page.locator("h1")).to_have_text("总览")
     expect(page.locator("main")).to_contain_text(f"截至 {local_today().isoformat()}")
@@ -43,7 +43,7 @@ def test_a_wrong_password_is_refused_with_a_message(live_server, page):
     with page.expect_navigation() as navigation:
         page.click("form:has(#password) button[type=submit]")
     assert navigation.value.status == 200
-    expect(page.get_by_role("alert")).to_have_text("用户名或密码错误。")
+    expect(alert(page, "用户名或密码错误。")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/login$"))
     expect(page.locator("#username")).to_have_value("clerk")
     expect(page.locator("#password")).to_have_value("")  # the password is never sent back
@@ -75,7 +75,7 @@ def test_logout_kills_the_session_even_for_a_copied_cookie(live_server, browser,
     copied = page.context.cookies()
     page.get_by_role("button", name="退出").click()
     expect(page).to_have_url(re.compile(r"/login$"))
-    expect(page.get_by_role("alert")).to_have_text("您已退出登录。")
+    expect(flash(page)).to_have_text("您已退出登录。")
     expect(page.locator("nav")).not_to_contain_text("clerk")
     page.goto(live_server.url + "/")
     expect(page).to_have_url(re.compile(r"/login"))
@@ -92,7 +92,7 @@ def test_logout_kills_the_session_even_for_a_copied_cookie(live_server, browser,
 
 
 def test_each_role_sees_its_name_in_the_navigation(live_server, logged_in):
-    labels = {"clerk": "收费员", "manager": "主管", "admin": "管理员"}
+    labels = {"clerk": "收费员", "manager": "主管", "admin": "管理员", "lawyer": "律师"}
     for username, role in USERS.items():
         page = logged_in(username)
         expect(page.locator("nav")).to_contain_text(f"{username} · {labels[role]}")
@@ -108,12 +108,12 @@ def test_the_eleventh_attempt_is_refused_with_429(fresh_server, page):
         with page.expect_navigation() as navigation:
             page.click("form:has(#password) button[type=submit]")
         assert navigation.value.status == 200
-        expect(page.get_by_role("alert")).to_have_text("用户名或密码错误。")
+        expect(alert(page, "用户名或密码错误。")).to_be_visible()
     page.fill("#username", "clerk")
     page.fill("#password", PASSWORD)
     with page.expect_navigation() as navigation:
         page.click("form:has(#password) button[type=submit]")
     assert navigation.value.status == 429
-    expect(page.get_by_role("alert")).to_have_text("登录失败次数过多，请 15 分钟后再试。")
+    expect(alert(page, "登录失败次数过多，请 15 分钟后再试。")).to_be_visible()
     page.goto(fresh_server.url + "/")
     expect(page).to_have_url(re.compile(r"/login"))
