@@ -17,6 +17,7 @@ Invariants:
   (see ``limitation_watchlist``);
 - the work queue never offers a household the contact policy does not allow today.
 """
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -332,35 +333,49 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS):
         current.update(db.session.execute(
             select(UnitBalance.unit_id).where(UnitBalance.unit_id.in_(chunk), UnitBalance.state_day <= day,
                                               UnitBalance.valid_through >= day)).scalars())
-    items = []  # (unit_id, period, due_date, principal_fen, expires)
+    items = []  # (unit_id, charge_id, due_date, principal_fen, expires)
+    expiries = {}  # thousands of charges share a few hundred (due date, interruptions)
+
+    def expiry(due_date, interruptions):
+        key = (due_date, interruptions)
+        if key not in expiries:
+            expiries[key] = limitation_expiry(due_date, interruptions, years)
+        return expiries[key]
+
     for chunk in _chunks(sorted(current)):
         charges = db.session.execute(
-            select(ChargeBalance.unit_id, ChargeBalance.charge_id, Charge.period, Charge.due_date,
+            select(ChargeBalance.unit_id, ChargeBalance.charge_id, ChargeBalance.due_day,
                    ChargeBalance.principal_outstanding_fen)
-            .join(Charge, Charge.id == ChargeBalance.charge_id)
             .where(ChargeBalance.unit_id.in_(chunk), ChargeBalance.principal_outstanding_fen > 0,
                    ChargeBalance.due_day <= cutoff.toordinal())).all()
         others = _other_interruptions({unit_id for unit_id, *_ in charges}, as_of)
-        for unit_id, charge_id, period, due_date, principal in charges:
-            expires = limitation_expiry(due_date, [last_paid.get(unit_id), *others.get(charge_id, ())], years)
-            items.append((unit_id, period, due_date, int(principal), expires))
+        for unit_id, charge_id, due_day, principal in charges:
+            due_date = date.fromordinal(due_day)
+            interruptions = (last_paid.get(unit_id), *others.get(charge_id, ()))
+            items.append((unit_id, charge_id, due_date, int(principal), expiry(due_date, interruptions)))
     for unit in _load_units(set(candidates) - current):
         statement, limitation = unit_statement(unit, as_of)
-        items += [(unit.id, line.charge.period, line.charge.due_date, line.principal_outstanding_fen,
+        items += [(unit.id, line.charge.id, line.charge.due_date, line.principal_outstanding_fen,
                    limitation[line.charge.id]) for line in statement.charges if line.principal_outstanding_fen > 0]
 
-    expiring = sorted((i for i in items if as_of <= i[4] <= horizon), key=lambda i: (i[4], i[2], i[0]))
-    expired = sorted((i for i in items if i[4] < as_of), key=lambda i: (-i[4].toordinal(), i[2], i[0]))
-    labels = unit_labels({i[0] for i in expiring[:WATCH_ROWS] + expired[:EXPIRED_ROWS]}, as_of)
+    expiring = [i for i in items if as_of <= i[4] <= horizon]
+    expired = [i for i in items if i[4] < as_of]
+    soonest = heapq.nsmallest(WATCH_ROWS, expiring, key=lambda i: (i[4], i[2], i[0], i[1]))
+    latest = heapq.nlargest(EXPIRED_ROWS, expired, key=lambda i: (i[4], -i[2].toordinal(), -i[0], -i[1]))
+    listed = soonest + latest
+    labels = unit_labels({i[0] for i in listed}, as_of)
+    periods = dict(db.session.execute(select(Charge.id, Charge.period)
+                                      .where(Charge.id.in_([i[1] for i in listed]))).all()) if listed else {}
 
-    def shown(found, limit):
-        return [WatchItem(unit_id, labels[unit_id], period, due_date, principal, expires, (expires - as_of).days)
-                for unit_id, period, due_date, principal, expires in found[:limit]]
+    def shown(found):
+        return [WatchItem(unit_id, labels[unit_id], periods[charge_id], due_date, principal, expires,
+                          (expires - as_of).days)
+                for unit_id, charge_id, due_date, principal, expires in found]
 
     return Watchlist(
-        expiring=shown(expiring, WATCH_ROWS), expiring_charges=len(expiring),
+        expiring=shown(soonest), expiring_charges=len(expiring),
         expiring_households=len({i[0] for i in expiring}), expiring_principal_fen=sum(i[3] for i in expiring),
-        expired=shown(expired, EXPIRED_ROWS), expired_charges=len(expired),
+        expired=shown(latest), expired_charges=len(expired),
         expired_households=len({i[0] for i in expired}), expired_principal_fen=sum(i[3] for i in expired))
 
 

@@ -187,12 +187,14 @@ WATCH_UNITS = ("estate,building,unit,area_m2,owner_name,owner_phone\n"
                "示例花园,2栋,0106,90.00,业主0106,13600000106\n"
                "示例花园,2栋,0107,90.00,业主0107,13600000107\n"
                "示例花园,2栋,0108,90.00,业主0108,13600000108\n")
-# 0106: due 2023-07-31, never paid -> expires 2026-07-31 (61 days left);
+# 0106: due 2023-05-15, never paid -> expired 2026-05-15;
+#       due 2023-07-31 -> expires 2026-07-31 (61 days left);
 #       due 2023-08-29 -> expires 2026-08-29, day 90 exactly (listed);
 #       due 2023-08-30 -> expires 2026-08-30, day 91 (not listed).
 # 0107: due 2023-06-30, 100.00 paid 2024-01-15 -> interrupted, expires 2027-01-15.
 # 0108: due 2023-07-15, paid in full 2023-08-01 -> nothing outstanding, not listed.
 WATCH_CHARGES = ("estate,building,unit,period,fee_item,amount,due_date\n"
+                 "示例花园,2栋,0106,2023-05,物业管理费,150.00,2023-05-15\n"
                  "示例花园,2栋,0106,2023-07,物业管理费,300.00,2023-07-31\n"
                  "示例花园,2栋,0106,2023-08,物业管理费,300.00,2023-08-29\n"
                  "示例花园,2栋,0106,2023-09,物业管理费,300.00,2023-08-30\n"
@@ -228,7 +230,8 @@ def test_charges_expiring_within_90_days(watch_data, page, cli):
     assert "2 笔应收" in figure_text(html, "watch-summary") and "600.00" in figure_text(html, "watch-summary")
     # The same dates as the statement's (the engine's) limitation_expires.
     document = json.loads(cli("statement", "示例花园/2栋/0106", "--as-of", "2026-05-31", "--json").output)
-    assert [c["limitation_expires"] for c in document["charges"]] == ["2026-07-31", "2026-08-29", "2026-08-30"]
+    assert [c["limitation_expires"] for c in document["charges"]] == \
+        ["2026-05-15", "2026-07-31", "2026-08-29", "2026-08-30"]
     interrupted = json.loads(cli("statement", "示例花园/2栋/0107", "--as-of", "2026-05-31", "--json").output)
     assert interrupted["charges"][0]["limitation_expires"] == "2027-01-15"
 
@@ -244,6 +247,13 @@ def test_watchlist_reads_the_engine_where_the_projection_is_stale(watch_data, cl
         ("示例花园/2栋/0106", "2023-08", ["2026-08-29", "45"]),
         ("示例花园/2栋/0106", "2023-09", ["2026-08-30", "46"]),
     ]
+
+
+def test_expired_charges_most_recent_first(watch_data, page):
+    html = page()
+    assert [(unit, period, cells[-1]) for unit, period, cells in rows_of(html, "expired-item")] == [
+        ("示例花园/2栋/0106", "2023-05", "2026-05-15 届满"), (REF.format("0103"), "2022-06", "2025-06-30 届满")]
+    assert "2 户的 2 笔应收（本金 350.00 元）已过诉讼时效" in figure_text(html, "expired-summary")
 
 
 def figure_text(html, testid):
