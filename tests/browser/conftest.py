@@ -46,7 +46,7 @@ EXAMPLES = REPO.parent / "shared" / "examples" / "ledger"
 SCREENSHOTS = HERE / "screenshots"
 PASSWORD = "browser-pass-1234"
 TIMEZONE = "Asia/Shanghai"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 20_000
 SERVER_START_SECONDS = 30
 
 # One household per test that changes something (building 2栋 of the example estate):
@@ -248,6 +248,11 @@ class LiveServer:
         except urllib.error.HTTPError as error:
             return error.code
 
+    def requests_logged(self, method, path):
+        """How many ``method path`` requests the server has logged (its access log)."""
+        line = re.compile(rf'"(?:\x1b\[[0-9;]*m)?{method} {re.escape(path)}(?:\?\S*)? HTTP/')
+        return sum(1 for entry in self.log_path.read_text(errors="replace").splitlines() if line.search(entry))
+
     def log_tail(self, lines=40):
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -330,7 +335,8 @@ def fresh_server(tmp_path, chinese_catalog):
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=TIMEOUT_MS)  # the default 5 s is short on a busy 2-core machine
     playwright = sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
