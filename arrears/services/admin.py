@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 
 from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..domain.money import format_fen
 from ..domain.policy import LateFeePolicy
@@ -178,10 +179,13 @@ def create_estate(name, actor):
     """A new estate with the default late-fee policy (effective 1970-01-01).
     Raises ``DuplicateEstate`` when the name is taken."""
     name = check_estate_name(name)
-    with atomic():
-        if db.session.execute(select(Estate.id).where(Estate.name == name)).first():
-            raise DuplicateEstate(f"estate {name} already exists")
-        return get_or_create_estate(name, actor)
+    try:
+        with atomic():
+            if db.session.execute(select(Estate.id).where(Estate.name == name)).first():
+                raise DuplicateEstate(f"estate {name} already exists")
+            return get_or_create_estate(name, actor)
+    except IntegrityError:  # made by someone else between the check and the insert
+        raise DuplicateEstate(f"estate {name} already exists") from None
 
 
 def add_fee_item(estate_id, name, basis, price_fen, due_day, actor):
@@ -197,13 +201,16 @@ def add_fee_item(estate_id, name, basis, price_fen, due_day, actor):
         raise ServiceError("the price must be greater than 0.00")
     if due_day is not None and not 1 <= due_day <= 31:
         raise ServiceError(f"due day {due_day} must be 1–31 or empty (the month's last day)")
-    with atomic():
-        estate = get_estate(estate_id)
-        if db.session.execute(select(FeeItem.id).where(FeeItem.estate_id == estate.id,
-                                                       FeeItem.name == name)).first():
-            raise DuplicateFeeItem(f"{estate.name} already has a fee item named {name}")
-        return get_or_create_fee_item(estate, name, actor, basis=basis, price_fen=price_fen,
-                                      due_day=due_day, active=True)
+    try:
+        with atomic():
+            estate = get_estate(estate_id)
+            if db.session.execute(select(FeeItem.id).where(FeeItem.estate_id == estate.id,
+                                                           FeeItem.name == name)).first():
+                raise DuplicateFeeItem(f"estate #{estate_id} already has a fee item named {name}")
+            return get_or_create_fee_item(estate, name, actor, basis=basis, price_fen=price_fen,
+                                          due_day=due_day, active=True)
+    except IntegrityError:  # a double submit: the other request made it first
+        raise DuplicateFeeItem(f"estate #{estate_id} already has a fee item named {name}") from None
 
 
 def get_fee_item(estate_id, item_id):
@@ -256,11 +263,14 @@ def add_late_fee_policy(estate_id, effective_from: date, daily_rate, grace_days,
                            cap_ratio=cap_ratio, allocation=allocation)
     if effective_from < today:
         raise PolicyInPast(effective_from, today)
-    with atomic():
-        estate = get_estate(estate_id)
-        taken = db.session.execute(select(func.count(LateFeePolicyVersion.id)).where(
-            LateFeePolicyVersion.estate_id == estate.id,
-            LateFeePolicyVersion.effective_from == effective_from)).scalar_one()
-        if taken:
-            raise PolicyDateTaken(effective_from)
-        return add_policy_version(estate, policy, actor)
+    try:
+        with atomic():
+            estate = get_estate(estate_id)
+            taken = db.session.execute(select(func.count(LateFeePolicyVersion.id)).where(
+                LateFeePolicyVersion.estate_id == estate.id,
+                LateFeePolicyVersion.effective_from == effective_from)).scalar_one()
+            if taken:
+                raise PolicyDateTaken(effective_from)
+            return add_policy_version(estate, policy, actor)
+    except IntegrityError:  # a double submit: the other request recorded it first
+        raise PolicyDateTaken(effective_from) from None

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import ValidationError
 
@@ -479,9 +480,10 @@ def users():
     name = form.username.data.strip()
     try:
         create_user(name, form.role.data, form.password.data, actor=actor())
-    except ServiceError:
-        # Someone made the same name between the check and the insert.
-        refuse(form.username, _("A user named %(name)s already exists.", name=name))
+    except (ServiceError, IntegrityError) as refused:
+        # Someone made the same name between the check and the insert (a double submit).
+        taken = db.session.execute(select(User.id).where(User.username == name)).first()
+        refuse(form.username, _("A user named %(name)s already exists.", name=name) if taken else str(refused))
         return render_users(form, INVALID)
     flash(_("User %(name)s created.", name=name), "success")
     return redirect(url_for("admin.users"))
