@@ -528,3 +528,11 @@ def test_messages_in_english(client, admin, estate, post_form):
                                                    "their late fee.")
     page = client.get(f"/admin/estates/{estate.id}").get_data(as_text=True)
     assert "Rate (% per year)" in page and "In force today" in page
+
+
+def test_an_admin_form_without_its_csrf_token_is_refused(client, admin, make_user):
+    clerk = make_user("clerk")
+    response = client.post(f"/admin/users/{clerk.id}/deactivate", data={})
+    assert response.status_code == 400
+    assert "表单已过期" in response.get_data(as_text=True)
+    assert fresh(User, username="clerk").active is True
