@@ -67,7 +67,7 @@ class ListQuery:
         """From request arguments; anything unknown or malformed is ignored, never an error."""
         def number(name):
             value = (args.get(name) or "").strip()
-            return int(value) if value.isdigit() and len(value) < 10 else None
+            return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
         stage = args.get("stage") or None
         klass = args.get("class") or None

@@ -272,6 +272,9 @@ def render_page(unit, summary=None, status=200, **submitted):
         reason_labels=REASON_LABELS, dispute_labels=DISPUTE_LABELS, promise_labels=PROMISE_LABELS,
         promise_badges=PROMISE_BADGES, transitions=TRANSITIONS, local_time=lambda m: local_time(m, estate_tz(unit)),
         can_act=current_user.has_role("clerk", "manager"), can_manage=current_user.has_role("manager"),
+        # A form sent back with its errors is shown at the action's address (POST only):
+        # switching the language from there goes back to the household page instead.
+        language_next=url_for("household.show", unit_id=unit.id),
     ), status
 
 

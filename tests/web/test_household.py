@@ -430,3 +430,9 @@ def test_english_timeline(clerk, examples):
     html = page.page()
     assert "Payment of 500.00 received on 2026-03-10 (WeChat Pay, reference EX0004)." in html
     assert "Show how the late fee was computed" in html
+
+
+def test_language_switch_from_a_form_with_errors_goes_back_to_the_page(clerk, examples):
+    page = household(clerk, examples, "0104")
+    html = text_of(page.pay("-1", "LANG-1"))
+    assert f'name="next" value="{page.url}"' in html

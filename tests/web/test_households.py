@@ -156,6 +156,8 @@ def test_pages_of_fifty(clerk, cli, write_csv):
 def test_bad_query_arguments_are_ignored_not_an_error(clerk):
     html = page(clerk, "?stage=nonsense&class=Z&sort=drop+table&estate=x&building=-1&hardship=maybe&page=-3")
     assert numbers(html) == ["0103", "0104", "0102", "0101", "0105"]
+    html = page(clerk, "?estate=²&building=１&page=²")
+    assert numbers(html) == ["0103", "0104", "0102", "0101", "0105"]
     assert ListQuery.clean({"q": "x" * 500}).q == "x" * 100
 
 
