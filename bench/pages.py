@@ -117,6 +117,7 @@ def prepare(app, as_of):
     from arrears.models import User
     from arrears.services.reports import portfolio_report
     from arrears.services.users import create_user
+    from arrears.web.dashboard import HOUSEHOLD_ENDPOINTS
 
     with app.app_context():
         if db.session.execute(db.select(User).filter_by(username=USER)).scalar_one_or_none() is None:
@@ -131,10 +132,11 @@ def prepare(app, as_of):
             pages.append(("household list", url_for("households.index", sort="amount_desc")))
         else:
             print("the household list (households.index) does not exist yet: not timed")
-        if "household.page" in app.view_functions and top_unit is not None:
-            pages.append(("household page", url_for("household.page", unit_id=top_unit)))
+        endpoint = next((e for e in HOUSEHOLD_ENDPOINTS if e in app.view_functions), None)
+        if endpoint and top_unit is not None:
+            pages.append(("household page", url_for(endpoint, unit_id=top_unit)))
         else:
-            print("the household page (household.page) does not exist yet: not timed")
+            print("the household page (household.show) does not exist yet: not timed")
     return pages, total
 
 

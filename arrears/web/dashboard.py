@@ -42,10 +42,16 @@ def percent(value):
     return "—" if value is None else f"{value}%"
 
 
+# The household page's endpoint: ``household.show`` (web/household.py); ``household.page``
+# was its name in the plan.
+HOUSEHOLD_ENDPOINTS = ("household.show", "household.page")
+
+
 def household_url(unit_id):
-    """The household page, once that blueprint has it; else no link."""
-    if "household.page" in current_app.view_functions:
-        return url_for("household.page", unit_id=unit_id)
+    """The household page, when that blueprint has one; else no link."""
+    for endpoint in HOUSEHOLD_ENDPOINTS:
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint, unit_id=unit_id)
     return None
 
 
