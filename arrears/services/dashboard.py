@@ -29,7 +29,7 @@ from sqlalchemy import func, or_, select
 
 from ..domain.contact_policy import ContactPolicy, in_quiet_hours, may_contact_today
 from ..domain.limitation import add_years, limitation_expiry
-from ..domain.stages import STAGES, household_class, household_stage
+from ..domain.stages import CLASSES, STAGES, household_class, household_stage
 from ..extensions import db
 from ..models import (Building, Charge, ChargeBalance, Contact, Escalation, Estate, Owner, Ownership,
                       Payment, Promise, Reversal, Unit, UnitBalance)
@@ -203,29 +203,27 @@ def aging(rows):
     yet, ``LATE_FEE_ONLY`` when no principal is outstanding."""
     counts = defaultdict(lambda: [0, 0])
     for household in rows:
-        if household.total_fen <= 0:
-            continue
-        if household.oldest_due is None:
-            key = LATE_FEE_ONLY
-        elif household.days_overdue == 0:
-            key = NOT_YET_DUE
-        else:
-            key = _bucket_key(household.days_overdue)
-        counts[key][0] += 1
-        counts[key][1] += household.total_fen
-    buckets = [AgingBucket(_key(low, high), low, high, *counts[_key(low, high)]) for low, high in AGING_BUCKETS]
-    return ([AgingBucket(NOT_YET_DUE, None, None, *counts[NOT_YET_DUE])] + buckets
-            + [AgingBucket(LATE_FEE_ONLY, None, None, *counts[LATE_FEE_ONLY])])
+        if household.total_fen > 0:
+            bucket = counts[_aging_key(household)]
+            bucket[0] += 1
+            bucket[1] += household.total_fen
+    buckets = [(NOT_YET_DUE, None, None)] + [(_range_key(low, high), low, high) for low, high in AGING_BUCKETS] \
+        + [(LATE_FEE_ONLY, None, None)]
+    return [AgingBucket(key, low, high, *counts[key]) for key, low, high in buckets]
 
 
-def _key(low, high):
-    return f"{low}-{high if high is not None else ''}"
+def _range_key(low, high):
+    return f"{low}-{high or ''}"
 
 
-def _bucket_key(days):
+def _aging_key(household):
+    if household.oldest_due is None:
+        return LATE_FEE_ONLY
+    if household.days_overdue == 0:
+        return NOT_YET_DUE
     for low, high in AGING_BUCKETS:
-        if high is None or days <= high:
-            return _key(low, high)
+        if high is None or household.days_overdue <= high:
+            return _range_key(low, high)
 
 
 def stage_counts(rows):
@@ -242,7 +240,7 @@ def stage_counts(rows):
 
 
 def class_counts(rows):
-    counts = {"A": 0, "B": 0, "C": 0}
+    counts = {klass: 0 for klass in CLASSES}
     for household in rows:
         if household.klass:
             counts[household.klass] += 1

@@ -132,6 +132,8 @@ def test_stage_and_class_counts(examples, page):
               for stage in ("reminder", "demand", "final", "legal", "closed", "none")}
     assert counts == {"reminder": "0", "demand": "2", "final": "0", "legal": "0", "closed": "0", "none": "2"}
     assert [cell_texts(html, f"class-{k}")[1] for k in "ABC"] == ["0", "0", "4"]
+    # A count leads to the household list with that filter.
+    assert 'href="/households/?stage=demand">2</a>' in html and 'href="/households/?class=C">4</a>' in html
 
 
 def test_escalated_household_counts_as_legal_and_leaves_the_queue(examples, page):
