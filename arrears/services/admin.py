@@ -17,7 +17,6 @@ layer turns them into translated messages next to the field they concern.
 """
 from datetime import date, datetime, timezone
 
-from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -29,11 +28,10 @@ from .errors import NotFound, ServiceError
 from .evidence import append_event
 from .property import add_policy_version, get_or_create_estate, get_or_create_fee_item
 from .transaction import atomic
-from .users import MIN_PASSWORD
+from .users import MIN_PASSWORD, hash_password
 
 ESTATE_NAME_MAX = 100
 FEE_ITEM_NAME_MAX = 100
-_hasher = PasswordHasher()  # argon2id, as services.users
 
 
 class SelfDeactivation(ServiceError):
@@ -131,7 +129,7 @@ def reset_password(user_id, password, actor):
         raise ServiceError(f"the password must have at least {MIN_PASSWORD} characters")
     with atomic():
         user = get_user(user_id)
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = hash_password(password)
         if user.username != actor:
             _revoke_sessions(user)
         append_event("password_reset", actor, None, {"username": user.username})

@@ -4,17 +4,18 @@ Invariant: every estate has at least one late-fee policy version (the configured
 defaults, effective from 1970-01-01, made with the estate); a new version never
 changes a day before its effective date; each act appends an evidence event.
 """
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..domain.money import format_fen
 from ..domain.policy import LateFeePolicy
 from ..extensions import db
-from ..models import Building, Estate, FeeItem, LateFeePolicyVersion, Owner, Ownership, Unit
+from ..models import (Building, ChargeBalance, Estate, FeeItem, LateFeePolicyVersion, Owner, Ownership, Unit,
+                      UnitBalance)
 from .errors import ServiceError
 from .evidence import append_event
-from .ledger import default_policy, refresh_unit_balances
+from .ledger import default_policy, local_today, refresh_unit_balances
 
 EPOCH = date(1970, 1, 1)
 
@@ -87,8 +88,19 @@ def add_policy_version(estate, policy: LateFeePolicy, actor):
         "estate": estate.name, "effective_from": policy.effective_from.isoformat(),
         "daily_rate": str(policy.daily_rate), "grace_days": policy.grace_days,
         "cap_ratio": row.cap_ratio, "allocation": policy.allocation})
-    # The projection only knows the versions it was built with: rebuild the estate's units.
-    for building in estate.buildings:
-        for unit in building.units:
-            refresh_unit_balances(unit)
+    # The projection only knows the versions it was built with. A version that takes
+    # effect later ends the projection's validity the day before (one UPDATE; reports
+    # fall back to the engine from then until the next refresh); one in force already
+    # means rebuilding the estate's units now.
+    unit_ids = select(Unit.id).join(Building).where(Building.estate_id == estate.id)
+    today = local_today(estate.timezone)
+    if policy.effective_from > today:
+        last_day = (policy.effective_from - timedelta(days=1)).toordinal()
+        for table in (ChargeBalance, UnitBalance):
+            db.session.execute(update(table).where(table.unit_id.in_(unit_ids), table.valid_through > last_day)
+                               .values(valid_through=last_day), execution_options={"synchronize_session": False})
+    else:
+        for building in estate.buildings:
+            for unit in building.units:
+                refresh_unit_balances(unit)
     return row

@@ -28,11 +28,16 @@ def create_user(username, role, password, actor="cli"):
     with atomic():
         if db.session.execute(select(User.id).where(User.username == username)).first():
             raise ServiceError(f"user {username} already exists")
-        user = User(username=username, role=role, password_hash=_hasher.hash(password), active=True)
+        user = User(username=username, role=role, password_hash=hash_password(password), active=True)
         db.session.add(user)
         db.session.flush()
         append_event("user_created", actor, None, {"username": username, "role": role})
         return user
+
+
+def hash_password(password):
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
 
 
 def check_password(user, password):

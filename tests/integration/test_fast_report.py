@@ -103,3 +103,26 @@ def test_a_new_policy_version_reaches_the_fast_report(app):
     as_of = date(2026, 7, 15)
     assert arrears_by_unit(as_of)[unit.id].late_fee_outstanding_fen == 30 * 30 + 15 * 15
     assert check_balances(as_of) == []
+
+
+def test_a_future_policy_version_ends_the_projection_the_day_before(app):
+    """A version taking effect in ten days leaves today's figures as they are (no rebuild)
+    and makes the report compute days after it with the engine: 19 days on, the fee is
+    9 days at 0.30 + 10 days at 0.15 more than today's."""
+    from arrears.services.ledger import local_today
+    today = local_today()
+    with atomic():
+        estate = get_or_create_estate("预告花园", "test")
+        unit = add_unit(get_or_create_building(estate, "1栋", "test"), "0101", 10000, "业主", None, "test")
+        add_charge(unit, get_or_create_fee_item(estate, "物业管理费", "test"), "2026-05", 30000,
+                   date(2026, 5, 31), "test")
+        refresh_unit_balances(unit, today)
+    before = arrears_by_unit(today)[unit.id].late_fee_outstanding_fen
+    with atomic():
+        add_policy_version(estate, LateFeePolicy(effective_from=today + timedelta(days=10),
+                                                 daily_rate=Decimal("0.0005")), "test")
+    later = today + timedelta(days=19)
+    assert arrears_by_unit(today)[unit.id].late_fee_outstanding_fen == before
+    expected = min(30000, before + 9 * 30 + 10 * 15)
+    assert arrears_by_unit(later)[unit.id].late_fee_outstanding_fen == expected
+    assert check_balances(later) == [] and check_balances(today + timedelta(days=9)) == []
