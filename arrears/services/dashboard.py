@@ -20,9 +20,8 @@ Invariants:
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import func, or_, select
@@ -31,8 +30,10 @@ from ..domain.contact_policy import ContactPolicy, in_quiet_hours, may_contact_t
 from ..domain.limitation import add_years, limitation_expiry
 from ..domain.stages import CLASSES, STAGES, household_class, household_stage
 from ..extensions import db
-from ..models import (Building, Charge, ChargeBalance, Contact, Escalation, Estate, Owner, Ownership,
-                      Payment, Promise, Reversal, Unit, UnitBalance)
+from ..models import (Building, Charge, ChargeBalance, Contact, Estate, Owner, Ownership, Payment, Promise,
+                      Reversal, Unit, UnitBalance)
+from .collection import local_naive
+from .households import escalation_states
 from .ledger import INTERRUPTION_SOURCES, unit_statement
 from .reports import arrears_by_unit
 
@@ -168,15 +169,10 @@ class Dashboard:
 
 # -- households -----------------------------------------------------------------------------
 
-def _last_escalations():
-    rows = db.session.execute(select(Escalation.unit_id, Escalation.stage).order_by(Escalation.id))
-    return {unit_id: stage for unit_id, stage in rows}
-
-
 def households(as_of, escalations=None):
     """Every unit with a charge billed by ``as_of``: its figures, stage and class.
     ``escalations``: each household's last escalation, when the caller has it already."""
-    escalations = _last_escalations() if escalations is None else escalations
+    escalations = escalation_states() if escalations is None else escalations
     found = []
     for row in arrears_by_unit(as_of).values():
         oldest = date.fromordinal(row.oldest_due_day) if row.oldest_due_day else None
@@ -413,7 +409,7 @@ def work_queue(as_of, now, rows, size=QUEUE_SIZE, policy=ContactPolicy()):
     due today or later; not contacted yet today (local time). Allowed: fewer than the
     policy's attempts in its window (``may_contact_today``)."""
     tz_name = current_app.config["ARREARS_TIMEZONE"]
-    local_now = now.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
+    local_now = local_naive(now, tz_name)
     candidates = sorted((h for h in rows if h.stage in QUEUE_STAGES),
                         key=lambda h: (-h.total_fen, -STAGE_RANK[h.stage], h.unit_id))
     promised = set(db.session.execute(select(Promise.unit_id).where(Promise.promised_on >= as_of)).scalars())
@@ -421,7 +417,7 @@ def work_queue(as_of, now, rows, size=QUEUE_SIZE, policy=ContactPolicy()):
     recent = defaultdict(list)
     for unit_id, contacted_at in db.session.execute(
             select(Contact.unit_id, Contact.contacted_at).where(Contact.contacted_at > since)):
-        recent[unit_id].append(_local_naive(contacted_at, tz_name))
+        recent[unit_id].append(local_naive(contacted_at, tz_name))
     eligible = []
     for household in candidates:
         previous = recent.get(household.unit_id, [])
@@ -433,12 +429,6 @@ def work_queue(as_of, now, rows, size=QUEUE_SIZE, policy=ContactPolicy()):
     items = [QueueItem(h.unit_id, labels[h.unit_id], h.stage, h.klass, h.total_fen, h.days_overdue, count)
              for h, count in eligible[:size]]
     return WorkQueue(entries=items, eligible=len(eligible), quiet_hours=in_quiet_hours(local_now, policy))
-
-
-def _local_naive(moment, tz_name):
-    if moment.tzinfo is None:  # SQLite hands stored UTC back without its zone
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -488,7 +478,7 @@ def build_dashboard(as_of, now):
 
 def legal_totals(as_of):
     """A lawyer's dashboard: totals over the households escalated to ``legal`` only."""
-    escalations = _last_escalations()
+    escalations = escalation_states()
     legal = {unit_id for unit_id, stage in escalations.items() if stage == "legal"}
     if not legal:
         return Totals(0, 0, 0, 0)
