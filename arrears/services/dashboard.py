@@ -327,15 +327,8 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS):
         current.update(db.session.execute(
             select(UnitBalance.unit_id).where(UnitBalance.unit_id.in_(chunk), UnitBalance.state_day <= day,
                                               UnitBalance.valid_through >= day)).scalars())
-    items = []  # (unit_id, charge_id, due_date, principal_fen, expires)
-    expiries = {}  # thousands of charges share a few hundred (due date, interruptions)
-
-    def expiry(due_date, interruptions):
-        key = (due_date, interruptions)
-        if key not in expiries:
-            expiries[key] = limitation_expiry(due_date, interruptions, years)
-        return expiries[key]
-
+    items = []  # (unit_id, charge_id, due day (ordinal), principal_fen, expires)
+    expiries = {}  # thousands of charges share a few hundred (due day, interruptions)
     for chunk in _chunks(sorted(current)):
         charges = db.session.execute(
             select(ChargeBalance.unit_id, ChargeBalance.charge_id, ChargeBalance.due_day,
@@ -344,27 +337,29 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS):
                    ChargeBalance.due_day <= cutoff.toordinal())).all()
         others = _other_interruptions({unit_id for unit_id, *_ in charges}, as_of)
         for unit_id, charge_id, due_day, principal in charges:
-            due_date = date.fromordinal(due_day)
-            interruptions = (last_paid.get(unit_id), *others.get(charge_id, ()))
-            items.append((unit_id, charge_id, due_date, int(principal), expiry(due_date, interruptions)))
+            key = (due_day, last_paid.get(unit_id), *others.get(charge_id, ()))
+            expires = expiries.get(key)
+            if expires is None:
+                expires = expiries[key] = limitation_expiry(date.fromordinal(due_day), key[1:], years)
+            items.append((unit_id, charge_id, due_day, principal, expires))
     for unit in _load_units(set(candidates) - current):
         statement, limitation = unit_statement(unit, as_of)
-        items += [(unit.id, line.charge.id, line.charge.due_date, line.principal_outstanding_fen,
+        items += [(unit.id, line.charge.id, line.charge.due_date.toordinal(), line.principal_outstanding_fen,
                    limitation[line.charge.id]) for line in statement.charges if line.principal_outstanding_fen > 0]
 
     expiring = [i for i in items if as_of <= i[4] <= horizon]
     expired = [i for i in items if i[4] < as_of]
     soonest = heapq.nsmallest(WATCH_ROWS, expiring, key=lambda i: (i[4], i[2], i[0], i[1]))
-    latest = heapq.nlargest(EXPIRED_ROWS, expired, key=lambda i: (i[4], -i[2].toordinal(), -i[0], -i[1]))
+    latest = heapq.nlargest(EXPIRED_ROWS, expired, key=lambda i: (i[4], -i[2], -i[0], -i[1]))
     listed = soonest + latest
     labels = unit_labels({i[0] for i in listed}, as_of)
     periods = dict(db.session.execute(select(Charge.id, Charge.period)
                                       .where(Charge.id.in_([i[1] for i in listed]))).all()) if listed else {}
 
     def shown(found):
-        return [WatchItem(unit_id, labels[unit_id], periods[charge_id], due_date, principal, expires,
-                          (expires - as_of).days)
-                for unit_id, charge_id, due_date, principal, expires in found]
+        return [WatchItem(unit_id, labels[unit_id], periods[charge_id], date.fromordinal(due_day), principal,
+                          expires, (expires - as_of).days)
+                for unit_id, charge_id, due_day, principal, expires in found]
 
     return Watchlist(
         expiring=shown(soonest), expiring_charges=len(expiring),
