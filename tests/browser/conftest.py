@@ -22,7 +22,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -49,8 +48,9 @@ TIMEZONE = "Asia/Shanghai"
 TIMEOUT_MS = 20_000
 SERVER_START_SECONDS = 30
 
-# One household per test that changes something (building 2栋 of the example estate):
-# unit number -> (owner, phone). Each owes the three months before the current one.
+# One household per test that changes something, in building 2栋 of the example estate
+# ("search" is only ever read): key -> (unit number, owner, phone). Each owes the three
+# months before the current one.
 HOUSEHOLDS = {
     "search": ("0201", "王秀英", "13900000201"),
     "pay": ("0202", "李建国", "13900000202"),
@@ -377,6 +377,9 @@ def new_page(browser, request):
                 page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
             except Exception as error:  # the page may have crashed: the report matters more
                 print(f"screenshot {name} failed: {error}", file=sys.stderr)
+        for server in (request.node.funcargs.get(name) for name in ("live_server", "fresh_server")):
+            if isinstance(server, LiveServer):
+                print(f"--- the live server's log, last lines ---\n{server.log_tail(25)}", file=sys.stderr)
     for context in contexts:
         context.close()
 

@@ -352,3 +352,26 @@ def test_the_pages_fit_an_office_screen_and_load_nothing_from_outside(live_serve
     open_household(page, live_server.url, "search")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     assert outside == [] and failed == [] and errors == []
+
+
+def test_the_overview_leads_to_the_households(live_server, logged_in):
+    """Today's work queue, largest amount first, opens the household page; a class count
+    opens the list filtered to that class."""
+    page = logged_in("clerk")
+    expect(page.locator("main svg")).to_have_count(2)  # aging and collection, drawn on the server
+    queue = page.get_by_test_id("queue-item")
+    expect(queue.filter(has_text=owner_of("search"))).to_have_count(1)
+    owed = [money(row.locator("td.num").first.inner_text()) for row in queue.all()]
+    assert owed == sorted(owed, reverse=True)
+    with page.expect_navigation():
+        queue.filter(has_text=owner_of("search")).get_by_role("link").click()
+    expect(page.get_by_test_id("unit-ref")).to_have_text(household_ref("search"))
+
+    page.goto(live_server.url + "/")
+    count = page.get_by_test_id("class-C").get_by_role("link")
+    shown = int(count.inner_text())
+    with page.expect_navigation():
+        count.click()
+    expect(page).to_have_url(re.compile(r"/households/\?.*class=C"))
+    expect(page.get_by_test_id("household-row")).to_have_count(shown)
+    expect(page.get_by_test_id("household-row").filter(has_text=owner_of("search"))).to_have_count(1)
