@@ -11,7 +11,7 @@ transaction as every posting, so that reports read today's figures in one query.
 """
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Integer,
+from sqlalchemy import (BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint)
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -168,6 +168,7 @@ class Charge(db.Model):
         UniqueConstraint("unit_id", "fee_item_id", "period", name="uq_charges_unit_item_period"),
         CheckConstraint("amount_fen > 0", name="positive_amount"),
         CheckConstraint("billed_on <= due_date", name="billed_before_due"),
+        Index("ix_charges_billed_on_amount", "billed_on", "amount_fen"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
@@ -192,6 +193,7 @@ class Payment(db.Model):
         UniqueConstraint("estate_id", "reference", name="uq_payments_estate_reference"),
         CheckConstraint("amount_fen > 0", name="positive_amount"),
         CheckConstraint(_in("method", PAYMENT_METHODS), name="known_method"),
+        Index("ix_payments_paid_on_amount", "paid_on", "amount_fen"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"), index=True)
