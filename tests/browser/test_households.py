@@ -170,17 +170,24 @@ def test_post_a_payment_and_see_the_balance_and_timeline_change(live_server, log
     expect(timeline.locator("[data-kind=payment_posted]")).to_have_count(1)
 
 
-@pytest.mark.parametrize("amount", ["-50", "0", "abc", "12.345"])
-def test_a_bad_amount_is_refused_next_to_the_field(live_server, logged_in, amount):
+def test_a_bad_amount_or_a_future_date_is_refused_next_to_the_field(live_server, logged_in):
     page = open_household(logged_in("clerk"), live_server.url, "search")
     before = engine_total(live_server, "search")
-    post_payment(page, amount, new_reference("BAD"))
+    for amount in ("-50", "0", "abc", "12.345", ""):
+        post_payment(page, amount, new_reference("BAD"))
+        form = pay_form(page)
+        expect(error_of(form, "amount"), f"no message for the amount {amount!r}").to_be_visible()
+        expect(field(form, "amount")).to_have_class(re.compile(r"\bis-invalid\b"))
+        expect(field(form, "amount")).to_have_value(amount)  # what was typed stays, to be corrected
+        assert balance(page) == before, amount
+
+    tomorrow = (datetime.now(ZoneInfo(TIMEZONE)).date() + timedelta(days=1)).isoformat()
     form = pay_form(page)
-    expect(error_of(form, "amount")).to_be_visible()
-    expect(field(form, "amount")).to_have_class(re.compile(r"\bis-invalid\b"))
-    expect(field(form, "amount")).to_have_value(amount)  # what was typed stays, to be corrected
-    assert engine_total(live_server, "search") == before
+    field(form, "paid_on").fill(tomorrow)
+    post_payment(page, "100.00", new_reference("FUTURE"))
+    expect(error_of(pay_form(page), "paid_on")).to_contain_text(tomorrow)
     assert balance(page) == before
+    assert engine_total(live_server, "search") == before
 
 
 def test_log_a_contact(live_server, logged_in):
