@@ -289,6 +289,11 @@ CHANGES = {
     "late_fee_policies": ("id", "daily_rate = '0.5'"),
     "billing_runs": ("id", "charges_created = 0"),
     "evidence_events": ("seq", "actor = 'mallory'"),
+    "contacts": ("id", "outcome = 'edited'"),
+    "promises": ("id", "amount_fen = amount_fen + 1"),
+    "disputes": ("id", "subject = 'edited'"),
+    "dispute_updates": ("id", "note = 'edited'"),
+    "escalations": ("id", "reason = 'edited'"),
 }
 
 
@@ -310,6 +315,18 @@ def full_ledger(cli, write_csv, billed):
     assert cli("import", "waivers", write_csv("waivers.csv",
                "estate,building,unit,period,kind,amount,reason,requested_by,approved_by,approved_on\n"
                "示例花园,3栋,1201,2026-10,principal,10.00,other,clerk1,mgr1,2026-11-10\n")).exit_code == 0
+    from datetime import date, datetime, timezone
+    from arrears.services import collection
+    from arrears.services.ledger import find_unit
+    unit = find_unit("示例花园/3栋/1201")
+    collection.log_contact(unit, channel="phone", contacted_at=datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc),
+                           reached="owner", outcome="答应月底缴费", actor="clerk1",
+                           now=datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc))
+    collection.record_promise(unit, amount_fen=10000, promised_on=date(2026, 11, 30), actor="clerk1",
+                              made_on=date(2026, 11, 20))
+    dispute = collection.open_dispute(unit, subject="电梯维修不及时", actor="clerk1")
+    collection.update_dispute(unit, dispute_id=dispute.id, status="in_progress", actor="mgr1", note="已派单")
+    collection.escalate(unit, stage="legal", reason="长期拒缴", actor="mgr1")
     for table in CHANGES:
         assert db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() > 0, table
     db.session.rollback()
