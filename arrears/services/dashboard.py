@@ -27,7 +27,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 
 from ..domain.contact_policy import ContactPolicy, in_quiet_hours, may_contact_today
-from ..domain.limitation import add_years, limitation_expiry
+from ..domain.limitation import add_years, expires_within, limitation_expiry
 from ..domain.stages import CLASSES, STAGES, household_class, household_stage
 from ..extensions import db
 from ..models import (Building, Charge, ChargeBalance, Contact, Estate, Owner, Ownership, Payment, Promise,
@@ -347,7 +347,7 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS):
         items += [(unit.id, line.charge.id, line.charge.due_date.toordinal(), line.principal_outstanding_fen,
                    limitation[line.charge.id]) for line in statement.charges if line.principal_outstanding_fen > 0]
 
-    expiring = [i for i in items if as_of <= i[4] <= horizon]
+    expiring = [i for i in items if expires_within(i[4], as_of, within_days)]
     expired = [i for i in items if i[4] < as_of]
     soonest = heapq.nsmallest(WATCH_ROWS, expiring, key=lambda i: (i[4], i[2], i[0], i[1]))
     latest = heapq.nlargest(EXPIRED_ROWS, expired, key=lambda i: (i[4], -i[2], -i[0], -i[1]))

@@ -19,10 +19,6 @@ class DuplicatePayment(ServiceError):
         self.existing_id = existing_id
 
 
-class ImmutableRecord(ServiceError):
-    """Something tried to change or remove a ledger or evidence record."""
-
-
 class ImportRejected(ServiceError):
     """An import had bad rows; ``errors`` holds every ``line N: reason``."""
 

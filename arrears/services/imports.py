@@ -22,7 +22,7 @@ from ..models import (PAYMENT_METHODS, WAIVER_KINDS, WAIVER_REASONS, Building, C
 from .crypto import encrypt_text
 from .errors import ImportRejected, ServiceError
 from .evidence import append_event
-from .ledger import UnitHistory, local_today, refresh_unit_balances
+from .ledger import UnitHistory, find_unit, local_today, refresh_unit_balances
 from .postings import add_charge, add_payment, parse_period, record_payment_event
 from .property import add_unit, get_or_create_building, get_or_create_estate, get_or_create_fee_item
 from .transaction import atomic
@@ -163,7 +163,6 @@ def _unit(row, units_cache):
     estate, building, number = _required(row, "estate"), _required(row, "building"), _required(row, "unit")
     key = (estate, building, number)
     if key not in units_cache:
-        from .ledger import find_unit
         try:
             units_cache[key] = find_unit("/".join(key))
         except ServiceError:

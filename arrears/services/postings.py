@@ -129,8 +129,9 @@ def check_payment(unit, amount_fen, paid_on, method, reference, periods, today):
     return reference
 
 
-def add_payment(unit, amount_fen, paid_on, method, reference, actor, periods=(), via="office"):
-    """Write one validated payment and its event (no balance refresh, no commit)."""
+def add_payment(unit, amount_fen, paid_on, method, reference, actor, periods=()):
+    """Write one validated payment (no event, no balance refresh, no commit): the caller
+    refreshes the balances and then writes ``record_payment_event`` with the allocations."""
     payment = Payment(estate_id=unit.building.estate_id, unit_id=unit.id, amount_fen=amount_fen, paid_on=paid_on,
                       method=method, reference=reference, periods=",".join(periods) or None, created_by=actor)
     db.session.add(payment)

@@ -485,3 +485,14 @@ def test_several_waivers_in_one_file_add_up_against_the_outstanding(cli, write_c
                      "示例花园,3栋,1201,2026-01,late_fee,4.00,hardship,clerk1,mgr1,2026-03-02\n"
                      "示例花园,3栋,1201,2026-01,late_fee,0.01,hardship,clerk1,mgr1,2026-03-02\n")
     rejected(cli, "waivers", path, ["line 4: amount 0.01 exceeds the late fee outstanding on 2026-03-02 (0.00)"])
+
+
+def test_a_damaged_xlsx_is_refused_at_line_1(cli, write_csv):
+    """A file that starts like a ZIP (as XLSX files do) but is not a workbook."""
+    path = write_csv("payments.xlsx", b"PK\x03\x04 this is not really a workbook")
+    before = cli("verify-chain").output
+    result = cli("import", "payments", path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("line 1: payments.xlsx is not a readable XLSX workbook (")
+    assert "nothing imported: 1 bad row(s)" in result.stderr
+    assert cli("verify-chain").output == before
