@@ -27,7 +27,9 @@ FEE_BASES = ("per_m2", "fixed")
 # Tables whose rows are never updated or deleted (enforced by triggers in migrations).
 APPEND_ONLY_TABLES = ("charges", "payments", "reversals", "waivers", "hardship_statuses",
                       "late_fee_policies", "billing_runs", "evidence_events",
-                      "contacts", "promises", "disputes", "dispute_updates", "escalations")
+                      "contacts", "promises", "disputes", "dispute_updates", "escalations",
+                      "stored_files", "notices", "notice_charges", "deliveries", "delivery_proofs",
+                      "receipts", "receipt_prints")
 
 
 def utcnow():
@@ -43,6 +45,18 @@ class Estate(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # The office's letterhead and ways to pay, printed on every notice and receipt.
+    office_name: Mapped[str | None] = mapped_column(String(100))
+    office_address: Mapped[str | None] = mapped_column(String(200))
+    office_phone: Mapped[str | None] = mapped_column(String(50))
+    office_hours: Mapped[str | None] = mapped_column(String(100))
+    bank_name: Mapped[str | None] = mapped_column(String(100))
+    bank_account_name: Mapped[str | None] = mapped_column(String(100))
+    bank_account_no: Mapped[str | None] = mapped_column(String(50))
+    wechat_payee: Mapped[str | None] = mapped_column(String(100))
+    alipay_payee: Mapped[str | None] = mapped_column(String(100))
+    # Whom to call about hardship or a dispute (a name and a number).
+    relief_contact: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     buildings = relationship("Building", back_populates="estate", order_by="Building.name")
@@ -466,3 +480,196 @@ class Escalation(db.Model):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- notices, receipts and delivery (issue 4) -------------------------------------------
+
+NOTICE_KINDS = ("reminder", "demand", "final")
+NOTICE_LANGUAGES = ("zh_CN", "en")
+DELIVERY_METHODS = ("hand_signed", "mailbox", "posted_on_door", "registered_mail", "sms", "email")
+DELIVERY_OUTCOMES = ("delivered", "refused", "returned")
+SIGNER_RELATIONS = ("owner", "household_member", "agent")
+BATCH_STATUSES = ("queued", "running", "done", "failed")
+
+
+class SerialCounter(db.Model):
+    """The last number handed out for a serial series (``SL-2026``, ``SJ-2026``). Numbers
+    are taken inside the issuing transaction and never handed out again; a rolled-back
+    issue leaves a gap, never a duplicate."""
+
+    __tablename__ = "serial_counters"
+    series: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoredFile(db.Model):
+    """A file kept under ``ARREARS_DATA_DIR/files`` by its SHA-256 (issued PDFs, proofs)."""
+
+    __tablename__ = "stored_files"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Notice(db.Model):
+    """An issued notice (SPEC §6): the signed PDF as issued, what it listed, the chain
+    head printed in its footer."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTICE_KINDS), name="known_kind"),
+        CheckConstraint(_in("language", NOTICE_LANGUAGES), name="known_language"),
+        CheckConstraint("total_fen >= 0", name="non_negative_total"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(30), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    language: Mapped[str] = mapped_column(String(10))
+    # Days the resident is given from delivery (demand and final notices), else None.
+    deadline_days: Mapped[int | None] = mapped_column(Integer)
+    principal_outstanding_fen: Mapped[int] = mapped_column(BigInteger)
+    late_fee_outstanding_fen: Mapped[int] = mapped_column(BigInteger)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("notice_batches.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    unit = relationship("Unit")
+    owner = relationship("Owner")
+    lines = relationship("NoticeCharge", order_by="NoticeCharge.id")
+    deliveries = relationship("Delivery", order_by="Delivery.id")
+
+
+class NoticeCharge(db.Model):
+    """One charge a notice listed, with the figures it printed."""
+
+    __tablename__ = "notice_charges"
+    __table_args__ = (UniqueConstraint("notice_id", "charge_id", name="uq_notice_charges_notice_charge"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), index=True)
+    principal_outstanding_fen: Mapped[int] = mapped_column(BigInteger)
+    late_fee_outstanding_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Delivery(db.Model):
+    """One delivery attempt of a notice (SPEC §6). ``at_registered_address`` matters for
+    ``refused`` and ``returned``: at the owner's registered address they count as arrival."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("method", DELIVERY_METHODS), name="known_method"),
+        CheckConstraint(_in("outcome", DELIVERY_OUTCOMES), name="known_outcome"),
+        CheckConstraint("relation IS NULL OR " + _in("relation", SIGNER_RELATIONS), name="known_relation"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    method: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(10))
+    attempted_on: Mapped[date] = mapped_column(Date)
+    signer: Mapped[str | None] = mapped_column(String(100))
+    relation: Mapped[str | None] = mapped_column(String(20))
+    tracking_no: Mapped[str | None] = mapped_column(String(60))
+    at_registered_address: Mapped[bool] = mapped_column(default=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    proofs = relationship("DeliveryProof", order_by="DeliveryProof.id")
+
+    @property
+    def counts_as_delivered(self):
+        return self.outcome == "delivered" or self.at_registered_address
+
+
+class DeliveryProof(db.Model):
+    __tablename__ = "delivery_proofs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
+    filename: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    file = relationship("StoredFile")
+
+
+class Receipt(db.Model):
+    """The numbered receipt of one payment (SPEC §6)."""
+
+    __tablename__ = "receipts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(30), unique=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    payment = relationship("Payment")
+    prints = relationship("ReceiptPrint", order_by="ReceiptPrint.copy_no")
+
+
+class ReceiptPrint(db.Model):
+    """A signed PDF of a receipt: ``copy_no`` 0 is the original, later ones are marked copies."""
+
+    __tablename__ = "receipt_prints"
+    __table_args__ = (UniqueConstraint("receipt_id", "copy_no", name="uq_receipt_prints_receipt_copy"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_id: Mapped[int] = mapped_column(ForeignKey("receipts.id"), index=True)
+    copy_no: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NoticeBatch(db.Model):
+    """A batch run: notices of one kind for every household of a stage. Its items are
+    fixed when it is made; each item is issued once (``NoticeBatchItem.notice_id``)."""
+
+    __tablename__ = "notice_batches"
+    __table_args__ = (CheckConstraint(_in("status", BATCH_STATUSES), name="known_status"),
+                      CheckConstraint(_in("kind", NOTICE_KINDS), name="known_kind"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    stage: Mapped[str] = mapped_column(String(10))
+    as_of: Mapped[date] = mapped_column(Date)
+    language: Mapped[str] = mapped_column(String(10))
+    estate_id: Mapped[int | None] = mapped_column(ForeignKey("estates.id"))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    total: Mapped[int] = mapped_column(Integer)
+    print_sha256: Mapped[str | None] = mapped_column(ForeignKey("stored_files.sha256"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    items = relationship("NoticeBatchItem", order_by="NoticeBatchItem.position")
+
+
+class NoticeBatchItem(db.Model):
+    __tablename__ = "notice_batch_items"
+    __table_args__ = (UniqueConstraint("batch_id", "unit_id", name="uq_notice_batch_items_batch_unit"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("notice_batches.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), unique=True)
+    # Set when the household had nothing to demand any more when its turn came.
+    skipped: Mapped[str | None] = mapped_column(String(200))
+
+
+class VerifyAttempt(db.Model):
+    """Requests to the public verification page, for its rate limit (no personal data)."""
+
+    __tablename__ = "verify_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
