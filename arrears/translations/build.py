@@ -1,7 +1,7 @@
 """Build the Chinese catalog from the sources and the translation tables.
 
-The messages are extracted from ``arrears/`` and ``templates/`` (English msgids, as
-written in ``_()``), translated from every ``zh_CN/*.json`` table (msgid -> Chinese;
+The messages are extracted from ``arrears/``, ``templates/`` and the print templates in
+``notices/`` (English msgids, as written in ``_()``), translated from every ``zh_CN/*.json`` table (msgid -> Chinese;
 one table per area, so that work on different screens never collides), and compiled to
 ``zh_Hans_CN/LC_MESSAGES/messages.mo`` (Babel reads "zh_CN" as zh_Hans_CN). The compiled
 catalog is a build product (git-ignored): ``make run`` and ``make test`` build it, and
@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MO = os.path.join(HERE, "zh_Hans_CN", "LC_MESSAGES", "messages.mo")
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
-METHODS = [("arrears/**.py", "python"), ("templates/**.html", "jinja2")]
+METHODS = [("arrears/**.py", "python"), ("templates/**.html", "jinja2"), ("notices/**.html", "jinja2")]
 
 
 def table():
@@ -39,7 +39,8 @@ def extracted():
     found = {}
     options = {"templates/**.html": {"extensions": "jinja2.ext.do"}}
     for directory, methods in ((os.path.join(ROOT, "arrears"), [("**.py", "python")]),
-                               (os.path.join(ROOT, "templates"), [("**.html", "jinja2")])):
+                               (os.path.join(ROOT, "templates"), [("**.html", "jinja2")]),
+                               (os.path.join(ROOT, "notices"), [("**.html", "jinja2")])):
         for filename, lineno, message, _comments, _context in extract_from_dir(
                 directory, methods, keywords=KEYWORDS, options_map={"**.html": {}}):
             key = message if isinstance(message, str) else message[0]

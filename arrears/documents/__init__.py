@@ -1,0 +1,1 @@
+"""Printed documents: notice and receipt PDFs (templates in ``notices/``), their signing."""
