@@ -2,6 +2,7 @@
 #
 # On a fresh Debian 12 machine two commands are enough:
 #   make run     set up, create/upgrade the database, load the demo, serve on :5000
+#                (with the background worker that prints batches of notices)
 #   make test    set up, run the whole test suite on SQLite, then on PostgreSQL
 # Both install what is missing (Debian packages via .ci/system-deps, the
 # Python packages into .venv) and skip what is already there.
@@ -71,7 +72,12 @@ run: setup translations
 	@echo "  Stop:    Ctrl-C"
 	@echo "=================================================================="
 	@echo
-	ARREARS_DEVELOPMENT=1 exec $(FLASK) run --host $(HOST) --port $(PORT)
+	@# The background worker (batch printing) runs beside the web server and stops with it.
+	ARREARS_DEVELOPMENT=1 ARREARS_PUBLIC_URL=$${ARREARS_PUBLIC_URL:-http://$(HOST):$(PORT)} \
+	  $(FLASK) arrears worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  ARREARS_DEVELOPMENT=1 ARREARS_PUBLIC_URL=$${ARREARS_PUBLIC_URL:-http://$(HOST):$(PORT)} \
+	  $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL (see .ci/run-tests).
 test: setup translations

@@ -9,6 +9,11 @@
 - Late-fee policy defaults for a new estate (SPEC §3): ``ARREARS_DAILY_RATE``
   (0.001), ``ARREARS_GRACE_DAYS`` (0), ``ARREARS_CAP_RATIO`` (1.0; empty = no cap),
   ``ARREARS_ALLOCATION`` (principal_first), ``ARREARS_LIMITATION_YEARS`` (3).
+- Notices (SPEC §6): ``ARREARS_PUBLIC_URL`` (where residents reach ``/verify/<serial>``;
+  printed as the slip's QR code), ``ARREARS_DEMAND_DEADLINE_DAYS`` (15),
+  ``ARREARS_MAX_UPLOAD_BYTES`` (10 MB per proof file), ``ARREARS_JOBS_URL`` (a
+  ``redis://`` URL for the batch-job queue; default a SQLite file in the data folder),
+  ``ARREARS_WORKERS`` (processes a batch uses; default one per core).
 """
 import os
 
@@ -33,6 +38,19 @@ class Config:
     ARREARS_CAP_RATIO = os.environ.get("ARREARS_CAP_RATIO", "1.0")
     ARREARS_ALLOCATION = os.environ.get("ARREARS_ALLOCATION", "principal_first")
     ARREARS_LIMITATION_YEARS = int(os.environ.get("ARREARS_LIMITATION_YEARS", "3"))
+
+    # Notices, receipts and delivery (issue 4).
+    # The address residents reach the verification page at (printed as a QR code).
+    ARREARS_PUBLIC_URL = os.environ.get("ARREARS_PUBLIC_URL", "http://127.0.0.1:5000")
+    ARREARS_DEMAND_DEADLINE_DAYS = int(os.environ.get("ARREARS_DEMAND_DEADLINE_DAYS", "15"))
+    ARREARS_MAX_UPLOAD_BYTES = int(os.environ.get("ARREARS_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
+    # Background jobs (batch printing): a Redis URL for larger offices; default a SQLite
+    # file in ARREARS_DATA_DIR.
+    ARREARS_JOBS_URL = os.environ.get("ARREARS_JOBS_URL", "")
+    ARREARS_WORKERS = int(os.environ.get("ARREARS_WORKERS", "0"))  # 0: one per core
+    # The public verification page: requests per address per 10 minutes.
+    VERIFY_MAX_REQUESTS = int(os.environ.get("ARREARS_VERIFY_MAX_REQUESTS", "30"))
+    MAX_CONTENT_LENGTH = 12 * 1024 * 1024
 
     # The web application (issue 3).
     SESSION_COOKIE_HTTPONLY = True

@@ -126,8 +126,6 @@ def import_command(kind, file, actor):
     """Import a CSV or XLSX file, all or nothing."""
     from .services.errors import ImportRejected
     from .services.imports import import_file
-    if kind == "deliveries":
-        fail("deliveries can be imported once notices are issued (not available in this version)")
     if not os.path.isfile(file):
         fail(f"{file}: no such file")
     try:
@@ -260,6 +258,111 @@ def refresh_balances_command():
         for unit in units:
             refresh_unit_balances(unit)
     click.echo(f"balances rebuilt for {len(units)} unit(s)")
+
+
+@arrears.command("notice")
+@click.argument("unit_ref")
+@click.option("--kind", required=True, type=click.Choice(["reminder", "demand", "final"]))
+@click.option("--as-of", callback=iso_date, help="YYYY-MM-DD (default: today).")
+@click.option("--language", default="zh_CN", show_default=True, type=click.Choice(["zh_CN", "en"]))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False))
+@click.option("--actor", default="cli", help="Who issues it (recorded in the evidence event).")
+@friendly
+def notice_command(unit_ref, kind, as_of, language, output, actor):
+    """Issue one signed notice; write its PDF and print its serial."""
+    from .services.files import read_file
+    from .services.ledger import find_unit, local_today
+    from .services.notices import issue_notice
+    new_output_file(output)
+    unit = find_unit(unit_ref)
+    notice = issue_notice(unit, kind, as_of or local_today(unit.building.estate.timezone), actor, language)
+    _write_new(output, read_file(notice.sha256))
+    click.echo(notice.serial)
+
+
+def _write_new(path, data):
+    temporary = path + ".part"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
+@arrears.command("notices")
+@click.option("--stage", required=True, type=click.Choice(["reminder", "demand", "final", "legal"]))
+@click.option("--kind", type=click.Choice(["reminder", "demand", "final"]),
+              help="Default: the stage's own kind (legal: final).")
+@click.option("--as-of", callback=iso_date, help="YYYY-MM-DD (default: today).")
+@click.option("--language", default="zh_CN", show_default=True, type=click.Choice(["zh_CN", "en"]))
+@click.option("--workers", type=click.IntRange(1, 64), help="Processes (default: one per core).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False))
+@click.option("--actor", default="cli", help="Who issues them (recorded in the evidence events).")
+@friendly
+def notices_command(stage, kind, as_of, language, workers, output, actor):
+    """Batch of notices for every household of a stage: DIR/print.pdf and one PDF each.
+
+    A batch stopped half-way (Ctrl-C, a crash) is resumed by the same command: only the
+    notices still missing are issued."""
+    from .services.batches import batch_notices, create_batch, run_batch, unfinished_batch
+    from .services.files import read_file
+    from .services.ledger import local_today
+    kind = kind or {"legal": "final"}.get(stage, stage)
+    as_of = as_of or local_today()
+    if os.path.exists(output) and not os.path.isdir(output):
+        fail(f"{output} exists and is not a folder")
+    os.makedirs(output, exist_ok=True)
+    batch = unfinished_batch(kind, stage, as_of, language)
+    if batch is not None:
+        click.echo(f"resuming batch #{batch.id} ({batch.total} household(s))", err=True)
+    else:
+        batch = create_batch(kind, stage, as_of, actor, language)
+        click.echo(f"batch #{batch.id}: {batch.total} household(s) in stage {stage}", err=True)
+    batch_id, total = batch.id, batch.total
+    with click.progressbar(length=total, label=f"{kind} notices", file=sys.stderr,
+                           show_pos=True, show_eta=True) as bar:
+        state = {"shown": 0}
+
+        def progress(done, _total):
+            bar.update(done - state["shown"])
+            state["shown"] = done
+
+        batch = run_batch(batch_id, workers=workers, progress=progress)
+    notices = batch_notices(batch_id)
+    for notice in notices:
+        _write_new(os.path.join(output, f"{notice.serial}.pdf"), read_file(notice.sha256))
+    _write_new(os.path.join(output, "print.pdf"), read_file(batch.print_sha256))
+    skipped = total - len(notices)
+    click.echo(f"{len(notices)} notice(s) in {os.path.join(output, 'print.pdf')}"
+               + (f"; {skipped} household(s) skipped (nothing owed any more)" if skipped else ""))
+
+
+@arrears.command("receipt")
+@click.argument("payment_id", type=int)
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False))
+@friendly
+def receipt_command(payment_id, output):
+    """Print a payment's receipt (the first print is the original, later ones are copies)."""
+    from .models import Receipt, ReceiptPrint
+    from .services.files import read_file
+    from .services.notices import print_receipt
+    new_output_file(output)
+    printed = print_receipt(payment_id, "cli")
+    receipt = db.session.get(Receipt, printed.receipt_id)
+    _write_new(output, read_file(printed.sha256))
+    click.echo(f"{receipt.serial}" + (f" (copy {printed.copy_no})" if printed.copy_no else ""))
+
+
+@arrears.command("worker")
+@click.option("--no-resume", is_flag=True, help="Do not re-run batches left unfinished.")
+def worker_command(no_resume):
+    """Run the background-job consumer (batch printing)."""
+    from .jobs import bind_app, huey, resume_unfinished
+    bind_app(current_app._get_current_object())
+    if not no_resume:
+        resumed = resume_unfinished()
+        if resumed:
+            click.echo(f"worker: resuming batch(es) {', '.join(map(str, resumed))}", err=True)
+    consumer = huey.create_consumer(workers=1, worker_type="thread")
+    consumer.run()
 
 
 @arrears.command("verify-chain")

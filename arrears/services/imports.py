@@ -18,7 +18,7 @@ from ..domain.ledger import Waiver as EngineWaiver
 from ..domain.money import format_fen, parse_amount
 from ..extensions import db
 from ..models import (PAYMENT_METHODS, WAIVER_KINDS, WAIVER_REASONS, Building, Charge, Estate, FeeItem,
-                      HardshipStatus, Payment, User, Waiver)
+                      HardshipStatus, Notice, Payment, User, Waiver)
 from .crypto import encrypt_text
 from .errors import ImportRejected, ServiceError
 from .evidence import append_event
@@ -34,6 +34,7 @@ COLUMNS = {
     "hardship": ("estate", "building", "unit", "start", "end", "reason", "requested_by", "approved_by"),
     "waivers": ("estate", "building", "unit", "period", "kind", "amount", "reason", "requested_by",
                 "approved_by", "approved_on"),
+    "deliveries": ("serial", "method", "outcome", "date", "signer", "relation", "tracking_no"),
 }
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 
@@ -104,8 +105,7 @@ def import_file(kind, path, actor, data=None):
     """Import ``path`` as ``kind``; returns the number of rows added. Raises ``ImportRejected``
     with every bad row (nothing is written)."""
     if kind not in COLUMNS:
-        raise ServiceError(f"unknown import kind {kind!r}; use one of {', '.join(COLUMNS)} "
-                           "(deliveries arrive with notices)")
+        raise ServiceError(f"unknown import kind {kind!r}; use one of {', '.join(COLUMNS)}")
     if data is None:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -392,5 +392,35 @@ def _import_waivers(records, actor):
     return errors, touched
 
 
+def _import_deliveries(records, actor):
+    """Delivery attempts of issued notices, e.g. a post office's tracking report. The
+    letters went to the unit, the owner's registered address: a refused or returned
+    letter counts as delivered (SPEC §6)."""
+    from .notices import DeliveryInput, add_delivery, check_delivery
+    notices, parsed = {}, []
+    today = local_today()
+
+    def check(line, row):
+        serial = _required(row, "serial")
+        if serial not in notices:
+            notices[serial] = db.session.execute(select(Notice).where(Notice.serial == serial)).scalar_one_or_none()
+        notice = notices[serial]
+        if notice is None:
+            raise RowError(f"serial {serial} is not an issued notice")
+        attempt = DeliveryInput(method=_required(row, "method"), outcome=_required(row, "outcome"),
+                                attempted_on=_date(row, "date"), signer=row["signer"], relation=row["relation"],
+                                tracking_no=row["tracking_no"], at_registered_address=True)
+        problems = check_delivery(notice, attempt, today)
+        if problems:
+            raise RowError("; ".join(problems))
+        parsed.append((notice, attempt))
+
+    errors = _each(records, check)
+    if not errors:
+        for notice, attempt in parsed:
+            add_delivery(notice, attempt, actor, via="import")
+    return errors, {}
+
+
 _IMPORTERS = {"units": _import_units, "charges": _import_charges, "payments": _import_payments,
-              "hardship": _import_hardship, "waivers": _import_waivers}
+              "hardship": _import_hardship, "waivers": _import_waivers, "deliveries": _import_deliveries}

@@ -194,13 +194,12 @@ def test_init_db_twice_is_harmless(cli, imported):
 
 # -- import kinds ------------------------------------------------------------------------
 
-def test_import_deliveries_is_not_available(cli, write_csv):
+def test_import_deliveries_of_an_unknown_serial_imports_nothing(cli, write_csv):
     path = write_csv("deliveries.csv", "serial,method,outcome,date,signer,relation,tracking_no\n"
                      "SL-2026-000123,hand_signed,delivered,2026-04-12,张三,owner,\n")
     result = cli("import", "deliveries", path)
     assert result.exit_code == 1
-    assert result.stderr == ("error: deliveries can be imported once notices are issued "
-                             "(not available in this version)\n")
+    assert "line 2: serial SL-2026-000123 is not an issued notice" in result.stderr
     assert count("evidence_events") == 0
 
 

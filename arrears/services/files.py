@@ -1,0 +1,85 @@
+"""Files kept by their SHA-256: issued PDFs and delivery proofs (SPEC §6).
+
+Invariants: a stored file lives at ``ARREARS_DATA_DIR/files/ab/cd/<sha256>`` and is
+never overwritten (the name is the content's hash, written to a temporary name and
+renamed into place); its ``stored_files`` row is written once, in the caller's
+transaction. Uploads are checked by their content, not by their name.
+"""
+import hashlib
+import os
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import StoredFile
+from .errors import NotFound, ServiceError
+
+# Proof files a delivery may carry, recognised by their first bytes.
+SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"%PDF-", "application/pdf", ".pdf"),
+)
+EXTENSIONS = {content_type: extension for _, content_type, extension in SIGNATURES}
+
+
+class UploadRefused(ServiceError):
+    """An upload is empty, too large, or not a JPEG, PNG or PDF."""
+
+
+def sniff(data):
+    """The content type of ``data`` by its first bytes (JPEG, PNG, PDF), or None."""
+    for magic, content_type, _ in SIGNATURES:
+        if data.startswith(magic):
+            return content_type
+    return None
+
+
+def check_upload(filename, data, max_bytes):
+    """The content type of an acceptable proof file; raises ``UploadRefused`` saying why not."""
+    name = filename or "the file"
+    if not data:
+        raise UploadRefused(f"{name} is empty")
+    if len(data) > max_bytes:
+        raise UploadRefused(f"{name} is {len(data) / 1048576:.1f} MB; the limit is {max_bytes / 1048576:.0f} MB")
+    content_type = sniff(data)
+    if content_type is None:
+        raise UploadRefused(f"{name} is not a JPEG, PNG or PDF file (checked by its content, not its name)")
+    return content_type
+
+
+def _root():
+    return os.path.join(current_app.config["ARREARS_DATA_DIR"], "files")
+
+
+def path_of(sha256):
+    return os.path.join(_root(), sha256[:2], sha256[2:4], sha256)
+
+
+def store_file(data, content_type):
+    """Keep ``data``; returns its SHA-256. Storing the same content twice keeps one copy."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = path_of(digest)
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.part"
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    known = db.session.execute(select(StoredFile.sha256).where(StoredFile.sha256 == digest)).scalar_one_or_none()
+    if known is None:
+        db.session.add(StoredFile(sha256=digest, bytes=len(data), content_type=content_type))
+        db.session.flush()
+    return digest
+
+
+def read_file(sha256):
+    """The stored bytes; raises ``NotFound`` when the file is missing from the disk."""
+    try:
+        with open(path_of(sha256), "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise NotFound(f"stored file {sha256[:16]}… is missing from {_root()}") from None
