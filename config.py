@@ -9,6 +9,10 @@
 - Late-fee policy defaults for a new estate (SPEC §3): ``ARREARS_DAILY_RATE``
   (0.001), ``ARREARS_GRACE_DAYS`` (0), ``ARREARS_CAP_RATIO`` (1.0; empty = no cap),
   ``ARREARS_ALLOCATION`` (principal_first), ``ARREARS_LIMITATION_YEARS`` (3).
+- Contact policy (SPEC §5): no contact from ``ARREARS_CONTACT_QUIET_FROM`` ("21:00") until
+  ``ARREARS_CONTACT_QUIET_UNTIL`` ("08:00"), local time, 24-hour ``HH:MM`` (the quiet hours
+  may run over midnight); at most ``ARREARS_CONTACT_MAX_PER_7_DAYS`` (3) attempts per
+  household in any 7 days. A contact outside these needs a written justification.
 - Notices (SPEC §6): ``ARREARS_PUBLIC_URL`` (where residents reach ``/verify/<serial>``;
   printed as the slip's QR code), ``ARREARS_DEMAND_DEADLINE_DAYS`` (15),
   ``ARREARS_MAX_UPLOAD_BYTES`` (10 MB per proof file), ``ARREARS_JOBS_URL`` (a
@@ -38,10 +42,16 @@ class Config:
     ARREARS_CAP_RATIO = os.environ.get("ARREARS_CAP_RATIO", "1.0")
     ARREARS_ALLOCATION = os.environ.get("ARREARS_ALLOCATION", "principal_first")
     ARREARS_LIMITATION_YEARS = int(os.environ.get("ARREARS_LIMITATION_YEARS", "3"))
+    ARREARS_CONTACT_QUIET_FROM = os.environ.get("ARREARS_CONTACT_QUIET_FROM", "21:00")
+    ARREARS_CONTACT_QUIET_UNTIL = os.environ.get("ARREARS_CONTACT_QUIET_UNTIL", "08:00")
+    ARREARS_CONTACT_MAX_PER_7_DAYS = int(os.environ.get("ARREARS_CONTACT_MAX_PER_7_DAYS", "3"))
 
     # Notices, receipts and delivery (issue 4).
     # The address residents reach the verification page at (printed as a QR code).
     ARREARS_PUBLIC_URL = os.environ.get("ARREARS_PUBLIC_URL", "http://127.0.0.1:5000")
+    # The name in the office's signing certificate when the program makes one (default:
+    # the office name of the estate whose document is signed first).
+    ARREARS_OFFICE_NAME = os.environ.get("ARREARS_OFFICE_NAME", "")
     ARREARS_DEMAND_DEADLINE_DAYS = int(os.environ.get("ARREARS_DEMAND_DEADLINE_DAYS", "15"))
     ARREARS_MAX_UPLOAD_BYTES = int(os.environ.get("ARREARS_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
     # Background jobs (batch printing): a Redis URL for larger offices; default a SQLite

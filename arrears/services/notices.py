@@ -139,8 +139,12 @@ def make_pdf(template, context, language, reason, location):
     from ..documents.signing import sign_pdf
     rendered = render_document(template, context, language)
     box = rendered.seal_box
+    # The office's own certificate, when the program makes one, is named after the office.
+    settings = dict(current_app.config)
+    settings["ARREARS_OFFICE_NAME"] = settings.get("ARREARS_OFFICE_NAME") or context["office"]["name"]
     return sign_pdf(rendered.pdf, data_dir=current_app.config["ARREARS_DATA_DIR"], reason=reason,
-                    location=location, field_box=box[1:] if box else None, page=box[0] if box else 0)
+                    location=location, field_box=box[1:] if box else None, page=box[0] if box else 0,
+                    stamp_text="电子签章\n%(office)s\n%(ts)s", settings=settings)
 
 
 # -- notices ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ LANGUAGES = ("zh_CN", "en")
 FORBIDDEN = ("停水", "停电", "断水", "断电", "停暖", "停气", "断气", "断暖", "限电", "法院", "律师")
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "notices")
-SEAL_SIDE_PT = 40 / 25.4 * 72  # 4 cm
+SEAL_WIDTH_PT, SEAL_HEIGHT_PT = 48 / 25.4 * 72, 22 / 25.4 * 72  # the #seal box of print.css
 
 _rendered = {}
 
@@ -217,7 +217,7 @@ def test_seal_box_lies_within_its_page(kind, language):
     page = PdfReader(io.BytesIO(document.pdf)).pages[page_index]
     width, height = float(page.mediabox.width), float(page.mediabox.height)
     assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
-    assert x2 - x1 == pytest.approx(SEAL_SIDE_PT, abs=1) and y2 - y1 == pytest.approx(SEAL_SIDE_PT, abs=1)
+    assert x2 - x1 == pytest.approx(SEAL_WIDTH_PT, abs=1) and y2 - y1 == pytest.approx(SEAL_HEIGHT_PT, abs=1)
     assert page_index == document.pages - 1  # the 落款 closes the document
 
 
