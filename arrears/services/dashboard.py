@@ -8,10 +8,11 @@ Invariants:
   engine is never run per unit here (except for those few stale units);
 - each owing household is counted exactly once in the aging chart and in the class
   counts, so their amounts add up to the total owed;
-- stage and class come from ``arrears.domain.stages`` with the inputs the household
-  list uses: the oldest charge with principal outstanding, the amount outstanding and
-  the last escalation (notices arrive later, so no demand deadline has passed yet and
-  no household is ``final``);
+- stage and class come from ``households.household_stages``, as in the household list:
+  the oldest unpaid charge (principal outstanding, else late fee outstanding), the
+  amount outstanding, the last escalation and ``units_past_demand_deadline``;
+- what depends only on the ledger and the day is kept with ``reports.day_figures`` and
+  computed again, by household where it can be, after any evidence event;
 - the limitation watchlist is exact: the SQL pre-filter only drops charges that cannot
   expire within the window, and each listed expiry is ``domain.limitation``'s
   (see ``limitation_watchlist``);
@@ -28,14 +29,14 @@ from sqlalchemy import func, or_, select
 
 from ..domain.contact_policy import ContactPolicy, in_quiet_hours, may_contact_today
 from ..domain.limitation import add_years, expires_within, limitation_expiry
-from ..domain.stages import CLASSES, STAGES, household_class, household_stage
+from ..domain.stages import CLASSES, STAGES
 from ..extensions import db
 from ..models import (Building, Charge, ChargeBalance, Contact, Estate, Owner, Ownership, Payment, Promise,
                       Reversal, Unit, UnitBalance)
 from .collection import local_naive
-from .households import escalation_states
+from .households import escalation_states, household_stages
 from .ledger import INTERRUPTION_SOURCES, unit_statement
-from .reports import arrears_by_unit
+from .reports import day_figures, derived_from
 
 # Days overdue of a household's oldest charge with principal outstanding: (from, to).
 # Households whose oldest such charge is not yet due, and those owing only late fee,
@@ -169,21 +170,43 @@ class Dashboard:
 
 # -- households -----------------------------------------------------------------------------
 
-def households(as_of, escalations=None):
+def households(as_of, escalations=None, snapshot=None):
     """Every unit with a charge billed by ``as_of``: its figures, stage and class.
-    ``escalations``: each household's last escalation, when the caller has it already."""
+    ``escalations``: each household's last escalation, when the caller has it already;
+    ``snapshot``: the day's figures (``reports.day_figures``), likewise. The rows are kept
+    with those figures for the same escalations, so a request that finds both kept builds
+    nothing. (The demand deadlines that make a household ``final`` change only with a
+    delivery or the day, and either brings new figures.)"""
     escalations = escalation_states() if escalations is None else escalations
-    found = []
-    for row in arrears_by_unit(as_of).values():
+    snapshot = day_figures(as_of) if snapshot is None else snapshot
+    legal = frozenset(unit_id for unit_id, stage in escalations.items() if stage == "legal")
+    figures = snapshot.by_unit
+
+    def update(kept, changed):
+        found = dict(kept)
+        for unit_id in changed:
+            found.pop(unit_id, None)
+        found.update(_households(figures, as_of, escalations, [u for u in changed if u in figures]))
+        return found
+
+    by_unit = derived_from(snapshot, ("households", legal), lambda: _households(figures, as_of, escalations),
+                           update)
+    return tuple(by_unit.values())
+
+
+def _households(figures, as_of, escalations, unit_ids=None):
+    """``{unit_id: Household}`` for ``unit_ids`` (default: every unit of ``figures``)."""
+    unit_ids = list(figures) if unit_ids is None else unit_ids
+    stages = household_stages(figures, as_of, escalations, unit_ids)
+    found = {}
+    for unit_id in unit_ids:
+        row = figures[unit_id]
         oldest = date.fromordinal(row.oldest_due_day) if row.oldest_due_day else None
-        total = row.total_outstanding_fen
-        stage = household_stage(oldest, as_of, total_outstanding_fen=total,
-                                escalated=escalations.get(row.unit_id) == "legal")
-        found.append(Household(
-            unit_id=row.unit_id, principal_fen=row.principal_outstanding_fen,
+        stage, klass = stages[unit_id]
+        found[unit_id] = Household(
+            unit_id=unit_id, principal_fen=row.principal_outstanding_fen,
             late_fee_fen=row.late_fee_outstanding_fen, oldest_due=oldest,
-            days_overdue=max(0, (as_of - oldest).days) if oldest else 0, stage=stage,
-            klass=household_class(total) if total > 0 else None))
+            days_overdue=max(0, (as_of - oldest).days) if oldest else 0, stage=stage, klass=klass)
     return found
 
 
@@ -295,7 +318,7 @@ def latest_due_expiring_by(horizon, years):
     return day
 
 
-def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS):
+def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS, snapshot=None):
     """Charges with principal outstanding whose limitation expires within ``within_days``
     days of ``as_of``, and those already expired (SPEC §7).
 
@@ -313,7 +336,43 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS):
        interruptions (``ledger.INTERRUPTION_SOURCES``: notices, plans, lawsuits) are
        asked only for these households. A household whose projection does not cover
        the day is read from the engine (``unit_statement``) instead.
+    With ``snapshot`` (the ``DayFigures`` that ``rows`` come from) the charges found are
+    kept with it; names and periods are read on every call.
     """
+    if snapshot is None:
+        found = _watch_lists(_watch_charges(as_of, rows, within_days), as_of, within_days)
+    else:
+        def update(kept, changed):
+            found = {unit_id: items for unit_id, items in kept.items() if unit_id not in changed}
+            found.update(_watch_charges(as_of, [h for h in rows if h.unit_id in changed], within_days))
+            return found
+
+        per_unit = derived_from(snapshot, ("watch charges", within_days),
+                                lambda: _watch_charges(as_of, rows, within_days), update)
+        found = derived_from(snapshot, ("watchlist", within_days), lambda: _watch_lists(per_unit, as_of, within_days))
+    expiring, expired, soonest, latest = found
+    listed = soonest + latest
+    labels = unit_labels({i[0] for i in listed}, as_of)
+    periods = dict(db.session.execute(select(Charge.id, Charge.period)
+                                      .where(Charge.id.in_([i[1] for i in listed]))).all()) if listed else {}
+
+    def shown(found):
+        return [WatchItem(unit_id, labels[unit_id], periods[charge_id], date.fromordinal(due_day), principal,
+                          expires, (expires - as_of).days)
+                for unit_id, charge_id, due_day, principal, expires in found]
+
+    return Watchlist(
+        expiring=shown(soonest), expiring_charges=len(expiring),
+        expiring_households=len({i[0] for i in expiring}), expiring_principal_fen=sum(i[3] for i in expiring),
+        expired=shown(latest), expired_charges=len(expired),
+        expired_households=len({i[0] for i in expired}), expired_principal_fen=sum(i[3] for i in expired))
+
+
+def _watch_charges(as_of, rows, within_days):
+    """``{unit_id: [(unit_id, charge_id, due day (ordinal), principal_fen, expires)]}``: the
+    charges of the households ``rows`` that expire within the window or have expired.
+    A household's charges depend on its own records only, so these can be kept by
+    household and computed again for the households an act names."""
     years = current_app.config["ARREARS_LIMITATION_YEARS"]
     horizon = as_of + timedelta(days=within_days)
     cutoff = latest_due_expiring_by(horizon, years)
@@ -347,25 +406,22 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS):
         items += [(unit.id, line.charge.id, line.charge.due_date.toordinal(), line.principal_outstanding_fen,
                    limitation[line.charge.id]) for line in statement.charges if line.principal_outstanding_fen > 0]
 
+    found = defaultdict(list)
+    for item in items:
+        if item[4] < as_of or expires_within(item[4], as_of, within_days):
+            found[item[0]].append(item)
+    return dict(found)
+
+
+def _watch_lists(per_unit, as_of, within_days):
+    """``(expiring, expired, the WATCH_ROWS soonest, the EXPIRED_ROWS latest)`` from
+    ``_watch_charges``' households."""
+    items = [item for found in per_unit.values() for item in found]
     expiring = [i for i in items if expires_within(i[4], as_of, within_days)]
     expired = [i for i in items if i[4] < as_of]
     soonest = heapq.nsmallest(WATCH_ROWS, expiring, key=lambda i: (i[4], i[2], i[0], i[1]))
     latest = heapq.nlargest(EXPIRED_ROWS, expired, key=lambda i: (i[4], -i[2], -i[0], -i[1]))
-    listed = soonest + latest
-    labels = unit_labels({i[0] for i in listed}, as_of)
-    periods = dict(db.session.execute(select(Charge.id, Charge.period)
-                                      .where(Charge.id.in_([i[1] for i in listed]))).all()) if listed else {}
-
-    def shown(found):
-        return [WatchItem(unit_id, labels[unit_id], periods[charge_id], date.fromordinal(due_day), principal,
-                          expires, (expires - as_of).days)
-                for unit_id, charge_id, due_day, principal, expires in found]
-
-    return Watchlist(
-        expiring=shown(soonest), expiring_charges=len(expiring),
-        expiring_households=len({i[0] for i in expiring}), expiring_principal_fen=sum(i[3] for i in expiring),
-        expired=shown(latest), expired_charges=len(expired),
-        expired_households=len({i[0] for i in expired}), expired_principal_fen=sum(i[3] for i in expired))
+    return expiring, expired, soonest, latest
 
 
 def _last_payments(unit_ids, as_of):
@@ -414,9 +470,16 @@ def work_queue(as_of, now, rows, size=QUEUE_SIZE, policy=ContactPolicy()):
             select(Contact.unit_id, Contact.contacted_at).where(Contact.contacted_at > since)):
         recent[unit_id].append(local_naive(contacted_at, tz_name))
     eligible = []
+    uncontacted_allowed = may_contact_today(local_now, [], policy)  # most households: asked once
     for household in candidates:
-        previous = recent.get(household.unit_id, [])
-        if household.unit_id in promised or any(moment.date() == local_now.date() for moment in previous):
+        previous = recent.get(household.unit_id)
+        if household.unit_id in promised:
+            continue
+        if previous is None:
+            if uncontacted_allowed:
+                eligible.append((household, 0))
+            continue
+        if any(moment.date() == local_now.date() for moment in previous):
             continue
         if may_contact_today(local_now, previous, policy):
             eligible.append((household, len(previous)))
@@ -464,11 +527,20 @@ def _chunks(ids, size=CHUNK):
 
 def build_dashboard(as_of, now):
     """Everything the staff dashboard shows, as of the local day ``as_of`` and the
-    moment ``now`` (aware; for the contact policy)."""
-    rows = households(as_of)
-    return Dashboard(as_of=as_of, totals=totals(rows), aging=aging(rows), stages=stage_counts(rows),
-                     classes=class_counts(rows), collection=collection_by_month(as_of),
-                     watchlist=limitation_watchlist(as_of, rows), queue=work_queue(as_of, now, rows))
+    moment ``now`` (aware; for the contact policy). What depends only on the ledger and
+    the day (figures, stages, watchlist charges, collection rate) is kept with the day's
+    figures (``reports.day_figures``) until the next evidence event; names, contacts and
+    promises are read on every request."""
+    snapshot = day_figures(as_of)
+    escalations = escalation_states()
+    rows = households(as_of, escalations, snapshot)
+    legal = frozenset(unit_id for unit_id, stage in escalations.items() if stage == "legal")
+    counted = derived_from(snapshot, ("counts", legal),
+                           lambda: (totals(rows), aging(rows), stage_counts(rows), class_counts(rows)))
+    collection = derived_from(snapshot, "collection", lambda: collection_by_month(as_of))
+    return Dashboard(as_of=as_of, totals=counted[0], aging=counted[1], stages=counted[2], classes=counted[3],
+                     collection=collection, watchlist=limitation_watchlist(as_of, rows, snapshot=snapshot),
+                     queue=work_queue(as_of, now, rows))
 
 
 def legal_totals(as_of):

@@ -28,7 +28,7 @@ from ..models import (Building, Contact, Dispute, DisputeUpdate, Escalation, Est
                       Ownership, Payment, Promise, Reversal, Unit)
 from .evidence import iter_events
 from .ledger import unit_statement
-from .reports import arrears_by_unit
+from .reports import day_figures
 
 PAGE_SIZE = 50
 SORTS = ("amount_desc", "amount_asc", "days_desc", "days_asc")
@@ -213,13 +213,54 @@ def unit_refs(unit_ids):
     return {unit_id: f"{estate}/{building}/{number}" for unit_id, estate, building, number in rows}
 
 
-def stage_and_class(figures, today, escalated):
-    """``(stage, class)`` from fast figures (``UnitArrears`` or None for a unit never billed)."""
-    total = figures.total_outstanding_fen if figures else 0
-    oldest = date.fromordinal(int(figures.oldest_due_day)) if figures and figures.oldest_due_day else None
-    stage = household_stage(oldest, today, total_outstanding_fen=total, escalated=escalated,
-                            demand_deadline_passed=False)
-    return stage, (household_class(total) if total > 0 else None)
+def units_past_demand_deadline(oldest_due, today):
+    """The households of ``oldest_due`` (``{unit_id: date}``, the due date each one's
+    stage counts from, see ``stage_due_day``) with a demand delivered whose deadline has
+    passed by ``today`` — what makes a household over 90 days ``final`` (SPEC §5, §6).
+    Every stage computation asks this function: ``household_stages`` (the list, the
+    dashboard, the lawyer's totals) and ``household_summary`` (the household page).
+    Notices and deliveries are not read here yet, so no deadline has passed: an empty set."""
+    return set()
+
+
+def stage_due_day(oldest_principal_day, oldest_fee_day):
+    """The ordinal due day a household's stage counts from: its oldest unpaid charge
+    (SPEC §5) — the oldest with principal outstanding, or, when only late fee is owed,
+    the oldest with late fee outstanding. None when neither."""
+    return oldest_principal_day or oldest_fee_day or None
+
+
+def household_stages(figures, today, escalations, unit_ids=None):
+    """``{unit_id: (stage, class)}`` from fast figures (``{unit_id: UnitArrears}``) for
+    ``unit_ids`` (default: every unit in ``figures``); ``escalations`` as from
+    ``escalation_states``. A unit missing from ``figures`` (never billed) owes nothing.
+    The stage depends only on the due day it counts from, whether anything is owed, the
+    escalation and the demand deadline: memoised, so 20,000 households need a few hundred
+    calls of ``household_stage``, not 20,000."""
+    unit_ids = list(figures) if unit_ids is None else unit_ids
+    due_days = {}
+    for unit_id in unit_ids:
+        row = figures.get(unit_id)
+        if row is not None and row.total_outstanding_fen > 0:
+            due_day = stage_due_day(row.oldest_due_day, row.oldest_fee_due_day)
+            if due_day:
+                due_days[unit_id] = int(due_day)
+    past_deadline = units_past_demand_deadline(
+        {unit_id: date.fromordinal(day) for unit_id, day in due_days.items() if today.toordinal() - day > 0},
+        today)
+    memo, found = {}, {}
+    for unit_id in unit_ids:
+        row = figures.get(unit_id)
+        total = row.total_outstanding_fen if row else 0
+        due_day = due_days.get(unit_id)
+        key = (due_day, total > 0, escalations.get(unit_id) == "legal", unit_id in past_deadline)
+        stage = memo.get(key, False)
+        if stage is False:
+            stage = memo[key] = household_stage(date.fromordinal(int(due_day)) if due_day else None, today,
+                                                total_outstanding_fen=total, escalated=key[2],
+                                                demand_deadline_passed=key[3])
+        found[unit_id] = (stage, household_class(total) if total > 0 else None)
+    return found
 
 
 # -- the list -----------------------------------------------------------------------------
@@ -265,12 +306,9 @@ def _ranked(query, today, legal_only):
     ids = _candidate_ids(query, today, legal_only)
     if not ids:
         return []
-    figures = arrears_by_unit(today, query.estate_id)
-    legal = legal_unit_ids()
+    figures = day_figures(today).by_unit
+    stages = household_stages(figures, today, escalation_states(), ids)
     today_day = today.toordinal()
-    # The stage depends only on the oldest due day, whether anything is owed and the
-    # escalation: memoised, so 20,000 households need a few hundred calls, not 20,000.
-    stages = {}
     ranked = []
     for unit_id in ids:
         row = figures.get(unit_id)
@@ -281,15 +319,9 @@ def _ranked(query, today, legal_only):
             principal, fee, credit = row.principal_outstanding_fen, row.late_fee_outstanding_fen, row.credit_fen
             oldest = int(row.oldest_due_day) if row.oldest_due_day else None
         total = principal + fee
-        key = (oldest, total > 0, unit_id in legal)
-        stage = stages.get(key, False)
-        if stage is False:
-            stage = stages[key] = household_stage(date.fromordinal(oldest) if oldest else None, today,
-                                                  total_outstanding_fen=total, escalated=key[2],
-                                                  demand_deadline_passed=False)
+        stage, klass = stages[unit_id]
         if query.stage is not None and (stage or NO_STAGE) != query.stage:
             continue
-        klass = household_class(total) if total > 0 else None
         if query.klass is not None and klass != query.klass:
             continue
         days = today_day - oldest if oldest and principal > 0 and today_day > oldest else 0
@@ -434,10 +466,13 @@ def household_summary(unit, today, with_events=True):
     escalation = db.session.execute(select(Escalation).where(Escalation.unit_id == unit.id)
                                     .order_by(Escalation.id.desc()).limit(1)).scalar_one_or_none()
     owed = [line.charge.due_date for line in statement.charges if line.principal_outstanding_fen > 0]
+    fee_owed = [line.charge.due_date for line in statement.charges if line.late_fee_outstanding_fen > 0]
+    due = stage_due_day(min(owed).toordinal() if owed else None, min(fee_owed).toordinal() if fee_owed else None)
     total = statement.total_outstanding_fen
-    stage = household_stage(min(owed) if owed else None, today, total_outstanding_fen=total,
+    stage = household_stage(date.fromordinal(due) if due else None, today, total_outstanding_fen=total,
                             escalated=escalation is not None and escalation.stage == "legal",
-                            demand_deadline_passed=False)
+                            demand_deadline_passed=unit.id in units_past_demand_deadline(
+                                {unit.id: date.fromordinal(due)} if due else {}, today))
     klass = household_class(total) if total > 0 else None
 
     owners = []

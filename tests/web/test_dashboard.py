@@ -5,8 +5,8 @@ watchlist and today's work queue, on the shared examples with the clock frozen a
 The examples as of 2026-05-31 (shared/examples/ledger/expected.json):
 
     unit  principal  late fee   total   oldest unpaid principal      stage   class
-    0101       0.00      9.15    9.15   —  (late fee only)            —       C
-    0102       0.00     17.00   17.00   —  (late fee only)            —       C
+    0101       0.00      9.15    9.15   —  (late fee only)            demand  C
+    0102       0.00     17.00   17.00   —  (late fee only)            demand  C
     0103     200.00    200.00  400.00   2022-06-30, 1431 days         demand  C
     0104     103.00      6.28  109.28   2026-03-31, 61 days           demand  C
     0105       0.00      0.00    0.00   —  (50.00 credit)             —       —
@@ -130,10 +130,12 @@ def test_stage_and_class_counts(examples, page):
     html = page()
     counts = {stage: cell_texts(html, f"stage-{stage}")[1]
               for stage in ("reminder", "demand", "final", "legal", "closed", "none")}
-    assert counts == {"reminder": "0", "demand": "2", "final": "0", "legal": "0", "closed": "0", "none": "2"}
+    # 0101 and 0102 owe only late fee: their stage counts from their oldest charge with
+    # late fee outstanding (2025-12-31 and 2026-01-31, both over 30 days ago).
+    assert counts == {"reminder": "0", "demand": "4", "final": "0", "legal": "0", "closed": "0", "none": "0"}
     assert [cell_texts(html, f"class-{k}")[1] for k in "ABC"] == ["0", "0", "4"]
     # A count leads to the household list with that filter.
-    assert 'href="/households/?stage=demand">2</a>' in html and 'href="/households/?class=C">4</a>' in html
+    assert 'href="/households/?stage=demand">4</a>' in html and 'href="/households/?class=C">4</a>' in html
 
 
 def test_escalated_household_counts_as_legal_and_leaves_the_queue(examples, page):
@@ -141,8 +143,8 @@ def test_escalated_household_counts_as_legal_and_leaves_the_queue(examples, page
     db.session.add(Escalation(unit_id=unit.id, stage="legal", reason="诉讼", created_by="manager"))
     db.session.commit()
     html = page()
-    assert cell_texts(html, "stage-legal")[1] == "1" and cell_texts(html, "stage-demand")[1] == "1"
-    assert [unit for unit, _, _ in rows_of(html, "queue-item")] == [REF.format("0104")]
+    assert cell_texts(html, "stage-legal")[1] == "1" and cell_texts(html, "stage-demand")[1] == "3"
+    assert [unit for unit, _, _ in rows_of(html, "queue-item")] == [REF.format(n) for n in ("0104", "0102", "0101")]
 
 
 def test_english_page(examples, client, page):
@@ -271,24 +273,27 @@ def queue(html):
 
 
 def test_queue_orders_by_amount(examples, page):
-    assert queue(page()) == [(REF.format("0103"), "0"), (REF.format("0104"), "0")]
+    assert queue(page()) == [(REF.format(n), "0") for n in ("0103", "0104", "0102", "0101")]
 
 
 def test_three_contacts_in_seven_days_keep_a_household_out_of_the_queue(examples, page):
     add_contacts("0103", *(NOON - timedelta(days=d) for d in (1, 3, 5)))
     add_contacts("0104", *(NOON - timedelta(days=d) for d in (2, 4)))
     html = page()
-    assert queue(html) == [(REF.format("0104"), "2")]
-    assert "1 户" in figure_text(html, "queue-summary")
+    assert queue(html) == [(REF.format("0104"), "2"), (REF.format("0102"), "0"), (REF.format("0101"), "0")]
+    assert "3 户" in figure_text(html, "queue-summary")
 
 
 def test_contacts_older_than_seven_days_do_not_count(examples, page):
     add_contacts("0103", NOON - timedelta(days=7, minutes=1), NOON - timedelta(days=2), NOON - timedelta(days=1))
-    assert queue(page()) == [(REF.format("0103"), "2"), (REF.format("0104"), "0")]
+    assert queue(page()) == [(REF.format("0103"), "2"), (REF.format("0104"), "0"), (REF.format("0102"), "0"),
+                             (REF.format("0101"), "0")]
 
 
 def test_contacted_today_or_promised_is_not_due(examples, page):
     add_contacts("0103", NOON - timedelta(hours=3))
+    add_contacts("0102", NOON - timedelta(hours=2))
+    add_contacts("0101", NOON - timedelta(hours=1))
     unit = find_unit(REF.format("0104"))
     db.session.add(Promise(unit_id=unit.id, amount_fen=10928, made_on=NOON.date() - timedelta(days=2),
                            promised_on=NOON.date() + timedelta(days=5), created_by="clerk"))
