@@ -29,7 +29,9 @@ APPEND_ONLY_TABLES = ("charges", "payments", "reversals", "waivers", "hardship_s
                       "late_fee_policies", "billing_runs", "evidence_events",
                       "contacts", "promises", "disputes", "dispute_updates", "escalations",
                       "stored_files", "notices", "notice_charges", "deliveries", "delivery_proofs",
-                      "receipts", "receipt_prints")
+                      "receipts", "receipt_prints",
+                      "hardship_requests", "waiver_requests", "payment_plans", "plan_charges",
+                      "plan_instalments", "decisions", "waiver_reversals", "plan_breaks", "plan_agreements")
 
 
 def utcnow():
@@ -263,6 +265,8 @@ class Waiver(db.Model):
     requested_by: Mapped[str] = mapped_column(String(100))
     approved_by: Mapped[str] = mapped_column(String(100))
     approved_on: Mapped[date] = mapped_column(Date)
+    # The request it grants (None for imported waivers).
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("waiver_requests.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     charge = relationship("Charge")
@@ -284,6 +288,8 @@ class HardshipStatus(db.Model):
     reason_encrypted: Mapped[str] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(100))
     approved_by: Mapped[str] = mapped_column(String(100))
+    # The request it grants (None for imported statuses).
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("hardship_requests.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -673,3 +679,167 @@ class VerifyAttempt(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     remote_addr: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+# -- relief: hardship, waivers, payment plans (issue 5); household members (issue 3) -------
+
+DECISION_SUBJECTS = ("hardship", "waiver", "plan")
+DECISION_OUTCOMES = ("approved", "rejected")
+MEMBER_RELATIONS = ("spouse", "parent", "child", "sibling", "tenant", "other")
+
+
+class HouseholdMember(db.Model):
+    """A person registered for a household: besides the owner, the only people the
+    contact policy allows staff to contact (SPEC §5). Removing one keeps the row."""
+
+    __tablename__ = "household_members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    relation: Mapped[str] = mapped_column(String(20))
+    # Personal data (SPEC §9): shown masked except where the work needs it.
+    phone: Mapped[str | None] = mapped_column(String(30))
+    added_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    removed_by: Mapped[str | None] = mapped_column(String(100))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HardshipRequest(db.Model):
+    """A clerk's request for hardship status; nothing changes until a manager approves it
+    (a ``Decision``), which writes the ``HardshipStatus``."""
+
+    __tablename__ = "hardship_requests"
+    __table_args__ = (CheckConstraint("end_on >= start_on", name="ordered_dates"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date] = mapped_column(Date)
+    reason_encrypted: Mapped[str] = mapped_column(Text)
+    document_sha256: Mapped[str | None] = mapped_column(ForeignKey("stored_files.sha256"))
+    document_name: Mapped[str | None] = mapped_column(String(200))
+    # A renewal names the status it continues.
+    renews_id: Mapped[int | None] = mapped_column(ForeignKey("hardship_statuses.id"))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WaiverRequest(db.Model):
+    """A request to waive late fee (``amount_fen`` None: all of it, as outstanding on the
+    day of approval) or principal on one charge."""
+
+    __tablename__ = "waiver_requests"
+    __table_args__ = (
+        CheckConstraint(_in("kind", WAIVER_KINDS), name="known_kind"),
+        CheckConstraint(_in("reason", WAIVER_REASONS), name="known_reason"),
+        CheckConstraint("amount_fen IS NULL OR amount_fen > 0", name="positive_amount"),
+        CheckConstraint("amount_fen IS NOT NULL OR kind = 'late_fee'", name="all_only_of_late_fee"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    charge = relationship("Charge")
+
+
+class PaymentPlan(db.Model):
+    """An instalment agreement (分期还款协议) over named charges; in force from its
+    approval while in good standing (SPEC §4)."""
+
+    __tablename__ = "payment_plans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    include_late_fee: Mapped[bool] = mapped_column(default=False)
+    # What the plan covers on the day it was drawn up (principal, plus late fee if included).
+    covered_fen: Mapped[int] = mapped_column(BigInteger)
+    drawn_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    charges = relationship("PlanCharge", order_by="PlanCharge.id")
+    instalments = relationship("PlanInstalment", order_by="PlanInstalment.number")
+
+
+class PlanCharge(db.Model):
+    __tablename__ = "plan_charges"
+    __table_args__ = (UniqueConstraint("plan_id", "charge_id", name="uq_plan_charges_plan_charge"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"), index=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), index=True)
+
+
+class PlanInstalment(db.Model):
+    __tablename__ = "plan_instalments"
+    __table_args__ = (UniqueConstraint("plan_id", "number", name="uq_plan_instalments_plan_number"),
+                      CheckConstraint("amount_fen > 0", name="positive_amount"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[date] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Decision(db.Model):
+    """A manager's approval or rejection of a request. One per request (the unique
+    constraint makes a double submit, or two managers at once, take effect once); the
+    decider is never the requester (checked by the service)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        UniqueConstraint("subject", "request_id", name="uq_decisions_subject_request"),
+        CheckConstraint(_in("subject", DECISION_SUBJECTS), name="known_subject"),
+        CheckConstraint(_in("outcome", DECISION_OUTCOMES), name="known_outcome"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(10))
+    request_id: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_on: Mapped[date] = mapped_column(Date)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WaiverReversal(db.Model):
+    """Undoes an approved waiver from ``reversed_on``, with a reason; the waiver stays on record."""
+
+    __tablename__ = "waiver_reversals"
+    __table_args__ = (CheckConstraint("length(reason) > 0", name="has_reason"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    waiver_id: Mapped[int] = mapped_column(ForeignKey("waivers.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    reversed_on: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlanBreak(db.Model):
+    """The record that a plan broke: an instalment still unpaid ``plan_tolerance_days``
+    after its date. Derived from the payments, recorded once when first seen."""
+
+    __tablename__ = "plan_breaks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"), unique=True)
+    broken_on: Mapped[date] = mapped_column(Date)
+    instalment_number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlanAgreement(db.Model):
+    """A signed print of a plan's agreement (分期还款协议), stored by SHA-256."""
+
+    __tablename__ = "plan_agreements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(30), unique=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -294,6 +294,22 @@ CHANGES = {
     "disputes": ("id", "subject = 'edited'"),
     "dispute_updates": ("id", "note = 'edited'"),
     "escalations": ("id", "reason = 'edited'"),
+    "stored_files": ("sha256", "bytes = bytes + 1"),
+    "notices": ("id", "total_fen = total_fen + 1"),
+    "notice_charges": ("id", "principal_outstanding_fen = 0"),
+    "deliveries": ("id", "outcome = 'refused'"),
+    "delivery_proofs": ("id", "filename = 'edited'"),
+    "receipts": ("id", "serial = 'SJ-2026-999999'"),
+    "receipt_prints": ("id", "copy_no = copy_no + 5"),
+    "hardship_requests": ("id", "end_on = start_on"),
+    "waiver_requests": ("id", "reason = 'other'"),
+    "payment_plans": ("id", "covered_fen = covered_fen + 1"),
+    "plan_charges": ("id", "charge_id = charge_id"),
+    "plan_instalments": ("id", "amount_fen = amount_fen + 1"),
+    "decisions": ("id", "outcome = 'rejected'"),
+    "waiver_reversals": ("id", "reason = 'edited'"),
+    "plan_breaks": ("id", "instalment_number = 9"),
+    "plan_agreements": ("id", "serial = 'FQ-2026-999999'"),
 }
 
 
@@ -327,9 +343,66 @@ def full_ledger(cli, write_csv, billed):
     dispute = collection.open_dispute(unit, subject="电梯维修不及时", actor="clerk1")
     collection.update_dispute(unit, dispute_id=dispute.id, status="in_progress", actor="mgr1", note="已派单")
     collection.escalate(unit, stage="legal", reason="长期拒缴", actor="mgr1")
+    notice_rows(unit)
+    relief_rows(unit)
     for table in CHANGES:
         assert db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() > 0, table
     db.session.rollback()
+
+
+def notice_rows(unit):
+    """One row in each notice table, written as plain rows (issuing renders PDFs: slow)."""
+    from datetime import date
+    from arrears.models import (Charge, Delivery, DeliveryProof, Notice, NoticeCharge, Payment, Receipt,
+                                ReceiptPrint, StoredFile)
+    from arrears.services.transaction import atomic
+    with atomic():
+        charge = db.session.execute(select(Charge).where(Charge.unit_id == unit.id)).scalars().first()
+        payment = db.session.execute(select(Payment)).scalars().first()
+        db.session.add(StoredFile(sha256="a" * 64, bytes=10, content_type="application/pdf"))
+        db.session.flush()
+        notice = Notice(serial="SL-2026-000001", kind="demand", unit_id=unit.id, as_of=date(2026, 11, 23),
+                        language="zh_CN", deadline_days=15, principal_outstanding_fen=100, late_fee_outstanding_fen=0,
+                        total_fen=100, sha256="a" * 64, chain_seq=1, chain_hash="0" * 64, created_by="clerk1")
+        receipt = Receipt(serial="SJ-2026-000001", payment_id=payment.id, created_by="clerk1")
+        db.session.add_all([notice, receipt])
+        db.session.flush()
+        delivery = Delivery(notice_id=notice.id, method="hand_signed", outcome="delivered",
+                            attempted_on=date(2026, 11, 23), signer="张伟", relation="owner", created_by="clerk1")
+        db.session.add_all([delivery, NoticeCharge(notice_id=notice.id, charge_id=charge.id, principal_outstanding_fen=100,
+                                                   late_fee_outstanding_fen=0),
+                            ReceiptPrint(receipt_id=receipt.id, copy_no=0, sha256="a" * 64, chain_seq=1,
+                                         chain_hash="0" * 64, created_by="clerk1")])
+        db.session.flush()
+        db.session.add(DeliveryProof(delivery_id=delivery.id, sha256="a" * 64, filename="slip.png", created_by="clerk1"))
+
+
+def relief_rows(unit):
+    """One row in each relief table, written as plain rows (the triggers are what is tested)."""
+    from datetime import date
+    from arrears.models import (Charge, Decision, HardshipRequest, PaymentPlan, PlanAgreement, PlanBreak,
+                                PlanCharge, PlanInstalment, Waiver, WaiverRequest, WaiverReversal)
+    from arrears.services.transaction import atomic
+    with atomic():
+        charge = db.session.execute(select(Charge).where(Charge.unit_id == unit.id)).scalars().first()
+        sha = db.session.execute(text("SELECT sha256 FROM stored_files")).scalars().first()
+        db.session.add(HardshipRequest(unit_id=unit.id, start_on=date(2026, 11, 1), end_on=date(2026, 11, 30),
+                                       reason_encrypted="x", requested_by="clerk1"))
+        db.session.add(WaiverRequest(charge_id=charge.id, kind="late_fee", amount_fen=None, reason="hardship",
+                                     requested_by="clerk1"))
+        plan = PaymentPlan(unit_id=unit.id, covered_fen=100, drawn_on=date(2026, 11, 1), requested_by="clerk1")
+        db.session.add(plan)
+        db.session.flush()
+        db.session.add_all([PlanCharge(plan_id=plan.id, charge_id=charge.id),
+                            PlanInstalment(plan_id=plan.id, number=1, due_on=date(2026, 12, 1), amount_fen=100),
+                            Decision(subject="plan", request_id=plan.id, outcome="approved", decided_on=date(2026, 11, 2),
+                                     decided_by="mgr1"),
+                            PlanBreak(plan_id=plan.id, broken_on=date(2026, 12, 9), instalment_number=1),
+                            PlanAgreement(plan_id=plan.id, serial="FQ-2026-000001", sha256=sha, chain_seq=1,
+                                          chain_hash="0" * 64, created_by="clerk1")])
+        waiver = db.session.execute(select(Waiver)).scalars().first()
+        db.session.add(WaiverReversal(waiver_id=waiver.id, reason="录入错误", reversed_on=date(2026, 11, 20),
+                                      created_by="mgr1"))
 
 
 def all_rows(table, key):
