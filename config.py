@@ -46,6 +46,9 @@ class Config:
     ARREARS_CONTACT_QUIET_UNTIL = os.environ.get("ARREARS_CONTACT_QUIET_UNTIL", "08:00")
     ARREARS_CONTACT_MAX_PER_7_DAYS = int(os.environ.get("ARREARS_CONTACT_MAX_PER_7_DAYS", "3"))
 
+    # Relief (issue 5): days an instalment may be late before the plan breaks.
+    ARREARS_PLAN_TOLERANCE_DAYS = int(os.environ.get("ARREARS_PLAN_TOLERANCE_DAYS", "7"))
+
     # Notices, receipts and delivery (issue 4).
     # The address residents reach the verification page at (printed as a QR code).
     ARREARS_PUBLIC_URL = os.environ.get("ARREARS_PUBLIC_URL", "http://127.0.0.1:5000")

@@ -97,12 +97,18 @@ class UnitHistory:
                                        .order_by(Payment.paid_on, Payment.id)).scalars().all()
         self.payment_rows = [p for p in payment_rows if p.id not in reversed_payments]
         self.payments = [engine.Payment(p.id, p.amount_fen, p.paid_on, p.period_list) for p in self.payment_rows]
+        from .relief import plan_suspensions, waiver_reversal_days
         waiver_rows = session.execute(select(Waiver).join(Charge).where(Charge.unit_id == unit.id)
                                       .order_by(Waiver.approved_on, Waiver.id)).scalars().all()
+        undone = waiver_reversal_days(unit.id)
         self.waivers = [engine.Waiver(w.charge_id, w.kind, w.amount_fen, w.approved_on)
-                        for w in waiver_rows if w.charge_id in self.charge_rows]
+                        for w in waiver_rows if w.charge_id in self.charge_rows
+                        and not (w.id in undone and undone[w.id] <= as_of)]
+        self.later_reversals += [day for day in undone.values() if day > as_of]
         hardship_rows = session.execute(select(HardshipStatus).where(HardshipStatus.unit_id == unit.id)).scalars()
         self.suspensions = [engine.Suspension(h.start_on, h.end_on) for h in hardship_rows]
+        plan_spans, self.plan_change = plan_suspensions(unit, as_of, self.payments)
+        self.suspensions += plan_spans
         self.schedule = policy_schedule(unit.building.estate_id)
 
     def next_change_after(self, day):
@@ -114,6 +120,8 @@ class UnitHistory:
         days += [p.paid_on for p in self.payments]
         days += [w.effective_on for w in self.waivers]
         days += self.later_reversals
+        if self.plan_change is not None:
+            days.append(self.plan_change)
         for suspension in self.suspensions:
             days += [suspension.start, suspension.end + timedelta(days=1)]
         later = [d for d in days if d > day]

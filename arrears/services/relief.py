@@ -1,0 +1,460 @@
+"""Relief (SPEC §3, §4, §7): hardship status, waivers, payment plans — requested by one
+user, decided by a different user with the manager role.
+
+Invariants:
+- nothing changes any figure until a request is approved: a request is a row of its
+  own; approval writes the ``HardshipStatus`` or ``Waiver`` the engine reads (a plan's
+  suspension is read from its approval);
+- a request is decided once: ``decisions`` has one row per request (a unique
+  constraint), so a double submit, or two managers at once, take effect once — the
+  second is told it was already decided;
+- the decider is a manager (or admin) and never the requester;
+- an approved waiver is undone only by a ``WaiverReversal`` with a reason;
+- a plan's instalments add up exactly to what it covers; a broken plan's break is
+  recorded once (``plan_breaks``), from the payments, when first seen;
+- every request, decision, reversal and break is an evidence event, written in the same
+  transaction as its rows, and the household's balances are rebuilt there too.
+"""
+from dataclasses import dataclass
+from datetime import date
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import plans as plan_rules
+from ..domain.money import format_fen
+from ..extensions import db
+from ..models import (WAIVER_KINDS, WAIVER_REASONS, Charge, Decision, HardshipRequest, HardshipStatus, PaymentPlan,
+                      PlanAgreement, PlanBreak, PlanCharge, PlanInstalment, Unit, User, Waiver, WaiverRequest,
+                      WaiverReversal)
+from .crypto import decrypt_text, encrypt_text
+from .errors import NotFound, ServiceError
+from .evidence import append_event
+from .files import check_upload, store_file
+from .ledger import INTERRUPTION_SOURCES, UnitHistory, local_today, refresh_unit_balances  # noqa: I001
+from .transaction import atomic
+
+MAX_HARDSHIP_DAYS = 366 * 2
+
+
+class AlreadyDecided(ServiceError):
+    """The request has been approved or rejected already; this decision changed nothing."""
+
+
+class NotAllowed(ServiceError):
+    """The user may not decide this request (not a manager, or the requester)."""
+
+
+# -- hardship --------------------------------------------------------------------------------
+
+def request_hardship(unit, start_on, end_on, reason, actor, document=None, renews_id=None):
+    """A clerk's request for hardship status from ``start_on`` to ``end_on`` inclusive.
+    ``document``: ``(filename, bytes)`` of the supporting paper (PDF or image)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("a hardship request needs a reason")
+    if end_on < start_on:
+        raise ServiceError(f"the hardship period ends ({end_on}) before it starts ({start_on})")
+    if (end_on - start_on).days > MAX_HARDSHIP_DAYS:
+        raise ServiceError("a hardship period may last at most two years; renew it when it ends")
+    with atomic():
+        sha = name = None
+        if document is not None:
+            name, data = document
+            content_type = check_upload(name, data, current_app.config["ARREARS_MAX_UPLOAD_BYTES"])
+            sha = store_file(data, content_type)
+        if renews_id is not None:
+            renewed = db.session.get(HardshipStatus, renews_id)
+            if renewed is None or renewed.unit_id != unit.id:
+                raise NotFound(f"hardship status #{renews_id} of {unit.ref} does not exist")
+        request = HardshipRequest(unit_id=unit.id, start_on=start_on, end_on=end_on,
+                                  reason_encrypted=encrypt_text(reason), document_sha256=sha,
+                                  document_name=name[:200] if name else None, renews_id=renews_id,
+                                  requested_by=actor)
+        db.session.add(request)
+        db.session.flush()
+        # The reason is sensitive (SPEC §9): the chain records that there is one, not what it says.
+        append_event("hardship_requested", actor, unit.ref, {
+            "request_id": request.id, "start": start_on.isoformat(), "end": end_on.isoformat(),
+            "document_sha256": sha, "renews_id": renews_id})
+        return request
+
+
+def hardship_reason(request_or_status):
+    return decrypt_text(request_or_status.reason_encrypted)
+
+
+# -- waivers ---------------------------------------------------------------------------------
+
+def _outstanding(unit, charge_id, day):
+    statement = UnitHistory(unit, day).statement()
+    try:
+        return statement.charge(charge_id)
+    except KeyError:
+        raise ServiceError(f"the charge is not billed yet on {day}") from None
+
+
+def request_waiver(charge_id, kind, amount_fen, reason, actor, note=""):
+    """Request a waiver of ``kind`` on one charge: ``amount_fen`` (None: all the late fee
+    outstanding when approved). Refused when above what is outstanding today."""
+    if kind not in WAIVER_KINDS:
+        raise ServiceError(f"waiver kind {kind!r} must be one of {', '.join(WAIVER_KINDS)}")
+    if reason not in WAIVER_REASONS:
+        raise ServiceError(f"waiver reason {reason!r} must be one of {', '.join(WAIVER_REASONS)}")
+    if amount_fen is None and kind != "late_fee":
+        raise ServiceError("only a late-fee waiver can be for all of it; give the principal amount")
+    if amount_fen is not None and amount_fen <= 0:
+        raise ServiceError("the amount must be greater than 0.00")
+    with atomic():
+        charge = db.session.get(Charge, charge_id)
+        if charge is None:
+            raise NotFound(f"charge #{charge_id} does not exist")
+        unit = db.session.get(Unit, charge.unit_id)
+        line = _outstanding(unit, charge.id, local_today(unit.building.estate.timezone))
+        room = line.principal_outstanding_fen if kind == "principal" else line.late_fee_outstanding_fen
+        if room <= 0:
+            raise ServiceError(f"the {charge.period} charge has no {kind.replace('_', ' ')} outstanding to waive")
+        if amount_fen is not None and amount_fen > room:
+            raise ServiceError(f"{format_fen(amount_fen)} is more than the {kind.replace('_', ' ')} outstanding "
+                               f"on the {charge.period} charge ({format_fen(room)})")
+        request = WaiverRequest(charge_id=charge.id, kind=kind, amount_fen=amount_fen, reason=reason,
+                                note=(note or "").strip() or None, requested_by=actor)
+        db.session.add(request)
+        db.session.flush()
+        append_event("waiver_requested", actor, unit.ref, {
+            "request_id": request.id, "period": charge.period, "kind": kind,
+            "amount": format_fen(amount_fen) if amount_fen is not None else "all", "reason": reason})
+        return request
+
+
+def reverse_waiver(waiver_id, reason, actor):
+    """Undo an approved waiver from today, with a reason (managers)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("undoing a waiver needs a reason")
+    with atomic():
+        _require_manager(actor)
+        waiver = db.session.get(Waiver, waiver_id)
+        if waiver is None:
+            raise NotFound(f"waiver #{waiver_id} does not exist")
+        if db.session.execute(select(WaiverReversal.id).where(WaiverReversal.waiver_id == waiver.id)).first():
+            raise AlreadyDecided(f"waiver #{waiver.id} is already undone")
+        charge = db.session.get(Charge, waiver.charge_id)
+        unit = db.session.get(Unit, charge.unit_id)
+        today = local_today(unit.building.estate.timezone)
+        db.session.add(WaiverReversal(waiver_id=waiver.id, reason=reason, reversed_on=today, created_by=actor))
+        try:
+            db.session.flush()
+        except IntegrityError:
+            raise AlreadyDecided(f"waiver #{waiver.id} is already undone") from None
+        append_event("waiver_reversed", actor, unit.ref, {
+            "waiver_id": waiver.id, "period": charge.period, "kind": waiver.kind,
+            "amount": format_fen(waiver.amount_fen), "reason": reason, "reversed_on": today.isoformat()})
+        refresh_unit_balances(unit)
+
+
+# -- payment plans ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlanDraft:
+    charge_ids: tuple
+    include_late_fee: bool
+    instalments: tuple  # of (due_on, amount_fen)
+    note: str = ""
+
+
+def plan_coverage(unit, charge_ids, include_late_fee, day):
+    """What a plan over ``charge_ids`` covers on ``day`` (fen), and the charges' lines."""
+    statement = UnitHistory(unit, day).statement()
+    lines = []
+    for charge_id in charge_ids:
+        try:
+            lines.append(statement.charge(charge_id))
+        except KeyError:
+            raise ServiceError(f"charge #{charge_id} is not a charge of {unit.ref} billed by {day}") from None
+    covered = sum(l.principal_outstanding_fen + (l.late_fee_outstanding_fen if include_late_fee else 0)
+                  for l in lines)
+    return covered, lines
+
+
+def request_plan(unit, draft, actor):
+    """Draw up a plan over named charges; refused unless its instalments add up exactly
+    to what it covers today. Returns the ``PaymentPlan``."""
+    if not draft.charge_ids:
+        raise ServiceError("choose the charges the plan covers")
+    with atomic():
+        today = local_today(unit.building.estate.timezone)
+        covered, lines = plan_coverage(unit, draft.charge_ids, draft.include_late_fee, today)
+        if covered <= 0:
+            raise ServiceError("the chosen charges have nothing outstanding")
+        taken = _charges_in_plans_in_force(unit, today) & set(draft.charge_ids)
+        if taken:
+            periods = ", ".join(l.charge.period for l in lines if l.charge.id in taken)
+            raise ServiceError(f"charges of {periods} are already in a plan in force or awaiting approval")
+        instalments = [plan_rules.Instalment(n, due, amount) for n, (due, amount) in enumerate(draft.instalments, 1)]
+        problems = plan_rules.instalment_problems(instalments, covered, today)
+        if problems:
+            raise ServiceError("; ".join(problems))
+        plan = PaymentPlan(unit_id=unit.id, include_late_fee=draft.include_late_fee, covered_fen=covered,
+                           drawn_on=today, note=(draft.note or "").strip() or None, requested_by=actor)
+        db.session.add(plan)
+        db.session.flush()
+        db.session.add_all(PlanCharge(plan_id=plan.id, charge_id=c) for c in draft.charge_ids)
+        db.session.add_all(PlanInstalment(plan_id=plan.id, number=i.number, due_on=i.due_on, amount_fen=i.amount_fen)
+                           for i in instalments)
+        append_event("plan_requested", actor, unit.ref, {
+            "plan_id": plan.id, "periods": [l.charge.period for l in lines], "covered": format_fen(covered),
+            "include_late_fee": draft.include_late_fee,
+            "instalments": [{"due_on": i.due_on.isoformat(), "amount": format_fen(i.amount_fen)} for i in instalments]})
+        return plan
+
+
+def _charges_in_plans_in_force(unit, day):
+    """Charge ids of the unit's plans awaiting a decision or approved and not broken or completed."""
+    found = set()
+    for plan in db.session.execute(select(PaymentPlan).where(PaymentPlan.unit_id == unit.id)).scalars():
+        decision = _decision("plan", plan.id)
+        if decision is not None and decision.outcome == "rejected":
+            continue
+        if decision is not None:
+            state = plan_state_of(plan, decision.decided_on, UnitHistory(unit, day).payments, day)
+            if state.status != plan_rules.ACTIVE:
+                continue
+        found.update(c.charge_id for c in plan.charges)
+    return found
+
+
+def plan_instalments(plan):
+    return [plan_rules.Instalment(i.number, i.due_on, i.amount_fen) for i in plan.instalments]
+
+
+def tolerance_days():
+    return current_app.config["ARREARS_PLAN_TOLERANCE_DAYS"]
+
+
+def plan_state_of(plan, approved_on, engine_payments, as_of):
+    return plan_rules.plan_state(plan_instalments(plan), [(p.paid_on, p.amount_fen) for p in engine_payments],
+                                 approved_on, tolerance_days(), as_of)
+
+
+def approved_plans(unit_id):
+    """``[(plan, approved_on)]`` of the unit's approved plans."""
+    rows = db.session.execute(
+        select(PaymentPlan, Decision.decided_on).join(Decision, (Decision.subject == "plan")
+                                                      & (Decision.request_id == PaymentPlan.id))
+        .where(PaymentPlan.unit_id == unit_id, Decision.outcome == "approved").order_by(PaymentPlan.id)).all()
+    return [(plan, approved_on) for plan, approved_on in rows]
+
+
+def record_plan_breaks(unit, today=None):
+    """Record the break of every approved plan of the unit that has broken by ``today``
+    and is not recorded yet; returns the plans newly recorded as broken. Runs in the
+    caller's transaction when there is one that is writing, else in its own."""
+    today = today or local_today(unit.building.estate.timezone)
+    plans = approved_plans(unit.id)
+    if not plans:
+        return []
+    recorded = set(db.session.execute(select(PlanBreak.plan_id).where(
+        PlanBreak.plan_id.in_([p.id for p, _ in plans]))).scalars())
+    history = UnitHistory(unit, today)
+    found = []
+    for plan, approved_on in plans:
+        if plan.id in recorded:
+            continue
+        state = plan_state_of(plan, approved_on, history.payments, today)
+        if state.status == plan_rules.BROKEN:
+            found.append((plan, state))
+    if not found:
+        return []
+    with atomic():
+        for plan, state in found:
+            db.session.add(PlanBreak(plan_id=plan.id, broken_on=state.broken_on,
+                                     instalment_number=state.broken_instalment))
+            append_event("plan_broken", "system", unit.ref, {
+                "plan_id": plan.id, "broken_on": state.broken_on.isoformat(),
+                "instalment": state.broken_instalment, "paid": format_fen(state.paid_fen),
+                "covered": format_fen(state.covered_fen)})
+        refresh_unit_balances(unit)
+    return [plan for plan, _ in found]
+
+
+# -- decisions ----------------------------------------------------------------------------------
+
+REQUESTS = {"hardship": HardshipRequest, "waiver": WaiverRequest, "plan": PaymentPlan}
+
+
+def _decision(subject, request_id):
+    return db.session.execute(select(Decision).where(Decision.subject == subject,
+                                                     Decision.request_id == request_id)).scalar_one_or_none()
+
+
+def _require_manager(actor):
+    user = db.session.execute(select(User).where(User.username == actor)).scalar_one_or_none()
+    if user is None or not user.has_role("manager"):
+        raise NotAllowed(f"{actor} is not a manager: only a manager can decide relief")
+    return user
+
+
+def decide(subject, request_id, outcome, actor, note=""):
+    """Approve or reject a request. Raises ``NotAllowed`` (not a manager, or the
+    requester), ``AlreadyDecided`` (decided before: nothing changes), ``ServiceError``
+    (an approval that no longer fits the figures). Returns the ``Decision``."""
+    if subject not in REQUESTS:
+        raise ServiceError(f"unknown kind of request {subject!r}")
+    if outcome not in ("approved", "rejected"):
+        raise ServiceError(f"a decision is approved or rejected, not {outcome!r}")
+    with atomic():
+        _require_manager(actor)
+        request = db.session.get(REQUESTS[subject], request_id)
+        if request is None:
+            raise NotFound(f"{subject} request #{request_id} does not exist")
+        if request.requested_by == actor:
+            raise NotAllowed("the same person cannot approve or reject their own request")
+        if _decision(subject, request_id) is not None:
+            raise AlreadyDecided(f"this {subject} request was already decided; nothing changed")
+        unit = _unit_of(subject, request)
+        today = local_today(unit.building.estate.timezone)
+        decision = Decision(subject=subject, request_id=request.id, outcome=outcome,
+                            note=(note or "").strip() or None, decided_on=today, decided_by=actor)
+        db.session.add(decision)
+        try:
+            with db.session.begin_nested():
+                db.session.flush()
+        except IntegrityError:  # another manager decided it at the same moment
+            raise AlreadyDecided(f"this {subject} request was already decided; nothing changed") from None
+        details = {"request_id": request.id, "outcome": outcome, "note": decision.note}
+        if outcome == "approved":
+            details.update(_apply(subject, request, unit, actor, today))
+        append_event(f"{subject}_{outcome}", actor, unit.ref, details)
+        if outcome == "approved":
+            refresh_unit_balances(unit)
+        return decision
+
+
+def _unit_of(subject, request):
+    if subject == "waiver":
+        return db.session.get(Unit, db.session.get(Charge, request.charge_id).unit_id)
+    return db.session.get(Unit, request.unit_id)
+
+
+def _apply(subject, request, unit, actor, today):
+    """Write what an approval grants; returns the evidence details."""
+    if subject == "hardship":
+        status = HardshipStatus(unit_id=unit.id, start_on=request.start_on, end_on=request.end_on,
+                                reason_encrypted=request.reason_encrypted, requested_by=request.requested_by,
+                                approved_by=actor, request_id=request.id)
+        db.session.add(status)
+        db.session.flush()
+        return {"hardship_id": status.id, "start": request.start_on.isoformat(), "end": request.end_on.isoformat(),
+                "requested_by": request.requested_by, "approved_by": actor}
+    if subject == "waiver":
+        charge = db.session.get(Charge, request.charge_id)
+        line = _outstanding(unit, charge.id, today)
+        room = line.principal_outstanding_fen if request.kind == "principal" else line.late_fee_outstanding_fen
+        amount = room if request.amount_fen is None else request.amount_fen
+        if amount <= 0:
+            raise ServiceError(f"the {charge.period} charge has no {request.kind.replace('_', ' ')} outstanding now")
+        if amount > room:
+            raise ServiceError(f"{format_fen(amount)} is now more than the {request.kind.replace('_', ' ')} "
+                               f"outstanding on the {charge.period} charge ({format_fen(room)}); reject it and "
+                               "ask for a new request")
+        waiver = Waiver(charge_id=charge.id, kind=request.kind, amount_fen=amount, reason=request.reason,
+                        requested_by=request.requested_by, approved_by=actor, approved_on=today,
+                        request_id=request.id)
+        db.session.add(waiver)
+        db.session.flush()
+        return {"waiver_id": waiver.id, "period": charge.period, "kind": request.kind, "amount": format_fen(amount),
+                "reason": request.reason, "requested_by": request.requested_by, "approved_by": actor,
+                "approved_on": today.isoformat()}
+    # A plan: approved as drawn up; it suspends accrual from today while in good standing.
+    return {"plan_id": request.id, "covered": format_fen(request.covered_fen), "approved_on": today.isoformat(),
+            "periods": [db.session.get(Charge, c.charge_id).period for c in request.charges]}
+
+
+# -- what the engine and limitation read --------------------------------------------------------
+
+def plan_suspensions(unit, as_of, engine_payments):
+    """Engine suspensions of the unit's approved plans as known on ``as_of``, and the next
+    day a plan may break (a change of the figures' course), or None."""
+    from ..domain.ledger import Suspension
+    found, next_change = [], None
+    far = date(9999, 12, 30)
+    for plan, approved_on in approved_plans(unit.id):
+        if approved_on > as_of:
+            continue
+        state = plan_state_of(plan, approved_on, engine_payments, as_of)
+        start, end = plan_rules.suspended_span(approved_on, state)
+        end = end or far
+        if end >= start:
+            found.append(Suspension(start, end, frozenset(c.charge_id for c in plan.charges)))
+        possible = plan_rules.next_possible_break(plan_instalments(plan), [(p.paid_on, p.amount_fen)
+                                                                           for p in engine_payments],
+                                                  approved_on, tolerance_days(), as_of)
+        if possible and (next_change is None or possible < next_change):
+            next_change = possible
+    return found, next_change
+
+
+def plan_interruptions(unit, as_of):
+    """Limitation source (SPEC §7): an approved (signed) plan interrupts its charges on
+    the day of approval."""
+    found = {}
+    for plan, approved_on in approved_plans(unit.id):
+        if approved_on <= as_of:
+            for item in plan.charges:
+                found.setdefault(item.charge_id, []).append(approved_on)
+    return found
+
+
+INTERRUPTION_SOURCES.append(plan_interruptions)
+
+
+def waiver_reversal_days(unit_id):
+    """``{waiver_id: reversed_on}`` of the unit's undone waivers."""
+    return dict(db.session.execute(
+        select(WaiverReversal.waiver_id, WaiverReversal.reversed_on).join(Waiver, Waiver.id == WaiverReversal.waiver_id)
+        .join(Charge, Charge.id == Waiver.charge_id).where(Charge.unit_id == unit_id)).all())
+
+
+# -- the plan agreement -------------------------------------------------------------------------
+
+def print_plan_agreement(plan_id, actor, language="zh_CN"):
+    """The signed two-party agreement PDF of a plan (分期还款协议); every print is kept."""
+    from .notices import _head, make_pdf, next_serial, office_context, verify_url
+    plan = db.session.get(PaymentPlan, plan_id)
+    if plan is None:
+        raise NotFound(f"plan #{plan_id} does not exist")
+    unit = db.session.get(Unit, plan.unit_id)
+    decision = _decision("plan", plan.id)
+    if decision is not None and decision.outcome == "rejected":
+        raise ServiceError(f"plan #{plan.id} was rejected; it has no agreement to print")
+    _covered, lines = plan_coverage(unit, [c.charge_id for c in plan.charges], plan.include_late_fee, plan.drawn_on)
+    owner = unit.owner_on(plan.drawn_on)
+    db.session.rollback()
+    serial = next_serial("FQ", local_today().year)
+    chain, seq, digest = _head()
+    context = {
+        "serial": serial, "issued_on": local_today(), "copy": False, "plan_id": plan.id,
+        "office": office_context(unit.building.estate), "estate": unit.building.estate.name, "unit_ref": unit.ref,
+        "owner_name": owner.name if owner else "", "drawn_on": plan.drawn_on,
+        "approved_on": decision.decided_on if decision else None, "include_late_fee": plan.include_late_fee,
+        "lines": [{"period": l.charge.period, "fee_item": l.charge.fee_item,
+                   "principal": format_fen(l.principal_outstanding_fen),
+                   "late_fee": format_fen(l.late_fee_outstanding_fen if plan.include_late_fee else 0)} for l in lines],
+        "covered": format_fen(plan.covered_fen),
+        "instalments": [{"number": i.number, "due_on": i.due_on, "amount": format_fen(i.amount_fen)}
+                        for i in plan.instalments],
+        "tolerance_days": tolerance_days(), "verify_url": verify_url(serial), "chain_head": chain,
+    }
+    pdf = make_pdf("plan.html", context, language, reason=f"分期还款协议 {serial}",
+                   location=context["office"]["name"])
+    with atomic():
+        sha = store_file(pdf, "application/pdf")
+        agreement = PlanAgreement(plan_id=plan.id, serial=serial, sha256=sha, chain_seq=seq, chain_hash=digest,
+                                  created_by=actor)
+        db.session.add(agreement)
+        db.session.flush()
+        append_event("plan_agreement_printed", actor, unit.ref, {"plan_id": plan.id, "serial": serial,
+                                                                  "sha256": sha})
+    return agreement
