@@ -5,7 +5,9 @@ port, with ``ARREARS_DEVELOPMENT=1`` (plain http, so the session cookie is not
 ``Secure``). Its database is set up once per session through the app's own command line
 (``init-db``, ``import units|charges|payments``, ``create-user``): the shared worked
 examples (示例花园 1栋) plus one household per test in 2栋, so that no test depends on
-what another did or on the order they run in.
+what another did or on the order they run in. Next to it runs the background worker
+(``flask --app wsgi arrears worker``, batch printing), with the same environment: the
+job queue is a SQLite file in ``ARREARS_DATA_DIR``.
 
 The database is a SQLite file in a temporary folder; with ``TEST_DATABASE_URL`` (the
 PostgreSQL half of ``make test``) it is a database of its own, created next to the test
@@ -22,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +50,7 @@ PASSWORD = "browser-pass-1234"
 TIMEZONE = "Asia/Shanghai"
 TIMEOUT_MS = 20_000
 SERVER_START_SECONDS = 30
+BATCH_WORKERS = "2"  # processes a batch uses in the background worker
 
 # One household per test that changes something, in building 2栋 of the example estate
 # ("search" is only ever read): key -> (unit number, owner, phone). Each owes the three
@@ -59,6 +63,10 @@ HOUSEHOLDS = {
     "language": ("0205", "刘芳", "13900000205"),
     "quiet": ("0206", "赵磊", "13900000206"),
     "double": ("0207", "孙丽", "13900000207"),
+    "notice": ("0208", "周杰", "13900000208"),
+    "upload": ("0209", "吴敏", "13900000209"),
+    "verify": ("0210", "郑强", "13900000210"),
+    "english": ("0211", "冯雪", "13900000211"),
 }
 ESTATE, BUILDING = "示例花园", "2栋"
 MONTHLY_FEE = "250.00"
@@ -158,7 +166,8 @@ def _write_fixture_csvs(folder):
 
 
 class LiveServer:
-    """The app served by ``flask run`` on a free port, over its own database.
+    """The app served by ``flask run`` on a free port, over its own database; with
+    ``start(worker=True)`` also the background worker (``flask arrears worker``).
 
     ``server.cli("statement", ref, "--json")`` runs a command of the app in this process,
     on the same database, to compare the screens with the engine.
@@ -168,6 +177,7 @@ class LiveServer:
         self.database_url = database_url
         self.data_dir = Path(data_dir)
         self.process = None
+        self.worker = None
         self.url = None
         from arrears import create_app
         self.app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "ARREARS_DATA_DIR": str(data_dir),
@@ -201,14 +211,17 @@ class LiveServer:
             from arrears.extensions import db
             db.engine.dispose()
 
-    def start(self):
+    def start(self, worker=False):
         env = dict(os.environ)
-        for name in ("FLASK_DEBUG", "FLASK_RUN_PORT", "FLASK_RUN_HOST", "FLASK_APP"):
+        for name in ("FLASK_DEBUG", "FLASK_RUN_PORT", "FLASK_RUN_HOST", "FLASK_APP", "ARREARS_JOBS_URL"):
             env.pop(name, None)
+        # The server queues batches and the worker takes them from the same SQLite queue:
+        # the queue's file is found through ARREARS_DATA_DIR, so both get the same one.
         env.update({"DATABASE_URL": self.database_url, "ARREARS_DATA_DIR": str(self.data_dir),
-                    "ARREARS_DEVELOPMENT": "1", "ARREARS_TIMEZONE": TIMEZONE,
+                    "ARREARS_DEVELOPMENT": "1", "ARREARS_TIMEZONE": TIMEZONE, "ARREARS_WORKERS": BATCH_WORKERS,
                     "SECRET_KEY": secrets.token_hex(16), "PYTHONUNBUFFERED": "1"})
         self.log_path = self.data_dir / "server.log"
+        self.worker_log_path = self.data_dir / "worker.log"
         for _attempt in range(3):  # another process may take the free port before flask binds it
             port = _free_port()
             with open(self.log_path, "ab") as log:
@@ -218,9 +231,23 @@ class LiveServer:
                     cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             self.url = f"http://127.0.0.1:{port}"
             if self._wait_healthy():
+                if worker:
+                    self._start_worker(env)
                 return self
             self.stop()
         raise RuntimeError(f"the live server did not start; its log:\n{self.log_tail()}")
+
+    def _start_worker(self, env):
+        """``flask arrears worker`` in a session of its own, so that stopping it also stops
+        the processes a batch spreads its work over."""
+        with open(self.worker_log_path, "ab") as log:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "wsgi", "arrears", "worker"],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        time.sleep(0.5)
+        if self.worker.poll() is not None:
+            raise RuntimeError(f"the background worker did not start; its log:\n{self.worker_log_tail()}")
 
     def _wait_healthy(self):
         deadline = time.monotonic() + SERVER_START_SECONDS
@@ -259,7 +286,14 @@ class LiveServer:
         except OSError:
             return "(no log)"
 
+    def worker_log_tail(self, lines=40):
+        try:
+            return "\n".join(self.worker_log_path.read_text(errors="replace").splitlines()[-lines:])
+        except (AttributeError, OSError):
+            return "(no log)"
+
     def stop(self):
+        self._stop_worker()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -268,6 +302,20 @@ class LiveServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def _stop_worker(self):
+        if self.worker is None:
+            return
+        if self.worker.poll() is None:
+            try:
+                os.killpg(self.worker.pid, signal.SIGTERM)  # its own group: the worker and its pool
+                self.worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+                self.worker.wait()
+            except ProcessLookupError:
+                pass
+        self.worker = None
 
 
 def _own_postgres_database(test_url):
@@ -307,13 +355,14 @@ def _database_for(folder):
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory, chinese_catalog):
-    """The app with the examples, the 2栋 households and the users clerk, manager, admin."""
+    """The app with the examples, the 2栋 households and the users clerk, manager, admin,
+    and its background worker."""
     folder = tmp_path_factory.mktemp("browser-live")
     url, drop = _database_for(folder)
     server = LiveServer(url, folder)
     try:
         server.set_up()
-        yield server.start()
+        yield server.start(worker=True)
     finally:
         server.stop()
         drop()
@@ -380,6 +429,8 @@ def new_page(browser, request):
         for server in (request.node.funcargs.get(name) for name in ("live_server", "fresh_server")):
             if isinstance(server, LiveServer):
                 print(f"--- the live server's log, last lines ---\n{server.log_tail(25)}", file=sys.stderr)
+                if server.worker is not None:
+                    print(f"--- the worker's log, last lines ---\n{server.worker_log_tail(25)}", file=sys.stderr)
     for context in contexts:
         context.close()
 
