@@ -25,7 +25,13 @@ EXTENSIONS = {content_type: extension for _, content_type, extension in SIGNATUR
 
 
 class UploadRefused(ServiceError):
-    """An upload is empty, too large, or not a JPEG, PNG or PDF."""
+    """An upload is empty, too large, or not a JPEG, PNG or PDF. ``code`` (``empty``,
+    ``too_large``, ``wrong_type``) and ``values`` let a screen say it in its language."""
+
+    def __init__(self, message, code, **values):
+        super().__init__(message)
+        self.code = code
+        self.values = values
 
 
 def sniff(data):
@@ -40,12 +46,15 @@ def check_upload(filename, data, max_bytes):
     """The content type of an acceptable proof file; raises ``UploadRefused`` saying why not."""
     name = filename or "the file"
     if not data:
-        raise UploadRefused(f"{name} is empty")
+        raise UploadRefused(f"{name} is empty", "empty", name=name)
     if len(data) > max_bytes:
-        raise UploadRefused(f"{name} is {len(data) / 1048576:.1f} MB; the limit is {max_bytes / 1048576:.0f} MB")
+        size, limit = f"{len(data) / 1048576:.1f}", f"{max_bytes / 1048576:.0f}"
+        raise UploadRefused(f"{name} is {size} MB; the limit is {limit} MB", "too_large", name=name, size=size,
+                            limit=limit)
     content_type = sniff(data)
     if content_type is None:
-        raise UploadRefused(f"{name} is not a JPEG, PNG or PDF file (checked by its content, not its name)")
+        raise UploadRefused(f"{name} is not a JPEG, PNG or PDF file (checked by its content, not its name)",
+                            "wrong_type", name=name)
     return content_type
 
 

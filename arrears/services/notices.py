@@ -236,27 +236,45 @@ class DeliveryInput:
     note: str = ""
 
 
-def check_delivery(notice, attempt, today):
-    """The reasons ``attempt`` cannot be recorded for ``notice`` (empty when it can)."""
-    problems = []
+# Why an attempt cannot be recorded: code -> English message (the screens translate the code).
+DELIVERY_PROBLEMS = {
+    "unknown_method": "method {method!r} is not one of " + ", ".join(DELIVERY_METHODS),
+    "unknown_outcome": "outcome {outcome!r} is not one of " + ", ".join(DELIVERY_OUTCOMES),
+    "unknown_relation": "relation {relation!r} is not one of " + ", ".join(SIGNER_RELATIONS),
+    "future_date": "date {day} is in the future",
+    "before_issue": "date {day} is before notice {serial} was issued ({issued})",
+    "tracking_needed": "a registered letter needs its tracking number",
+    "signer_needed": "a hand-signed delivery needs the name of who signed",
+    "relation_needed": "say how the signer is related to the owner (owner, household_member or agent)",
+}
+
+
+def delivery_problems(notice, attempt, today):
+    """``[(code, values)]``: why ``attempt`` cannot be recorded for ``notice`` (empty when it can)."""
+    found = []
     if attempt.method not in DELIVERY_METHODS:
-        problems.append(f"method {attempt.method!r} is not one of {', '.join(DELIVERY_METHODS)}")
+        found.append(("unknown_method", {"method": attempt.method}))
     if attempt.outcome not in DELIVERY_OUTCOMES:
-        problems.append(f"outcome {attempt.outcome!r} is not one of {', '.join(DELIVERY_OUTCOMES)}")
+        found.append(("unknown_outcome", {"outcome": attempt.outcome}))
     if attempt.relation and attempt.relation not in SIGNER_RELATIONS:
-        problems.append(f"relation {attempt.relation!r} is not one of {', '.join(SIGNER_RELATIONS)}")
+        found.append(("unknown_relation", {"relation": attempt.relation}))
     if attempt.attempted_on > today:
-        problems.append(f"date {attempt.attempted_on} is in the future")
+        found.append(("future_date", {"day": attempt.attempted_on.isoformat()}))
     elif attempt.attempted_on < issued_on(notice):
-        problems.append(f"date {attempt.attempted_on} is before notice {notice.serial} was issued "
-                        f"({issued_on(notice)})")
+        found.append(("before_issue", {"day": attempt.attempted_on.isoformat(), "serial": notice.serial,
+                                       "issued": issued_on(notice).isoformat()}))
     if attempt.method == "registered_mail" and not attempt.tracking_no:
-        problems.append("a registered letter needs its tracking number")
+        found.append(("tracking_needed", {}))
     if attempt.method == "hand_signed" and attempt.outcome == "delivered" and not attempt.signer:
-        problems.append("a hand-signed delivery needs the name of who signed")
+        found.append(("signer_needed", {}))
     if attempt.signer and not attempt.relation:
-        problems.append("say how the signer is related to the owner (owner, household_member or agent)")
-    return problems
+        found.append(("relation_needed", {}))
+    return found
+
+
+def check_delivery(notice, attempt, today):
+    """The reasons ``attempt`` cannot be recorded for ``notice``, in English (empty when it can)."""
+    return [DELIVERY_PROBLEMS[code].format(**values) for code, values in delivery_problems(notice, attempt, today)]
 
 
 def add_delivery(notice, attempt, actor, proofs=(), via="office"):

@@ -21,7 +21,7 @@ from ..services.batches import BATCH_STAGES, batch_notices, create_batch, get_ba
 from ..services.errors import NotFound, ServiceError
 from ..services.files import UploadRefused, check_upload, read_file
 from ..services.ledger import local_today
-from ..services.notices import (DeliveryInput, check_delivery, delivered_on, find_notice, find_receipt, issue_notice,
+from ..services.notices import (DeliveryInput, delivered_on, delivery_problems, find_notice, find_receipt, issue_notice,
                                 issued_on, print_receipt, record_delivery)
 from .access import get_unit, role_required
 from .household import ActionForm, _choices, strip
@@ -38,6 +38,22 @@ METHOD_LABELS = {"hand_signed": _l("Handed over, signed for"), "mailbox": _l("Pu
 OUTCOME_LABELS = {"delivered": _l("Delivered"), "refused": _l("Refused"), "returned": _l("Returned")}
 RELATION_LABELS = {"owner": _l("The owner"), "household_member": _l("Adult household member"),
                    "agent": _l("Authorised agent")}
+# Refusals of a delivery attempt or an upload, in the user's language.
+DELIVERY_MESSAGES = {
+    "unknown_method": _l("Choose a method from the list."),
+    "unknown_outcome": _l("Choose an outcome from the list."),
+    "unknown_relation": _l("Choose a relation from the list."),
+    "future_date": _l("The date %(day)s is in the future."),
+    "before_issue": _l("The date %(day)s is before the notice was issued (%(issued)s)."),
+    "tracking_needed": _l("A registered letter needs its tracking number."),
+    "signer_needed": _l("A hand-signed delivery needs the name of who signed."),
+    "relation_needed": _l("Say how the signer is related to the owner."),
+}
+UPLOAD_MESSAGES = {
+    "empty": _l("%(name)s is empty."),
+    "too_large": _l("%(name)s is %(size)s MB; the limit is %(limit)s MB."),
+    "wrong_type": _l("%(name)s is not a JPEG, PNG or PDF file (checked by its content, not its name)."),
+}
 STATUS_LABELS = {"queued": _l("Waiting"), "running": _l("Printing"), "done": _l("Done"), "failed": _l("Failed")}
 
 
@@ -168,14 +184,14 @@ def deliver(serial):
                             tracking_no=form.tracking_no.data or "",
                             at_registered_address=bool(form.at_registered_address.data), note=form.note.data or "")
     uploads = [(f.filename or "upload", f.read()) for f in request.files.getlist(form.proofs.name) if f.filename]
-    problems = check_delivery(notice, attempt, local_today())
+    problems = delivery_problems(notice, attempt, local_today())
     for name, data in uploads:
         try:
             check_upload(name, data, current_app.config["ARREARS_MAX_UPLOAD_BYTES"])
         except UploadRefused as refused:
-            form.proofs.errors.append(str(refused))
+            form.proofs.errors.append(str(UPLOAD_MESSAGES[refused.code] % refused.values))
     if problems or form.proofs.errors:
-        form.form_errors.extend(problems)
+        form.form_errors.extend(str(DELIVERY_MESSAGES[code] % values) for code, values in problems)
         return render_notice(notice, form, 422)
     try:
         delivery = record_delivery(notice.serial, attempt, current_user.username, uploads)

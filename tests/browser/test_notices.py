@@ -222,7 +222,7 @@ def test_an_executable_renamed_slip_jpg_is_refused_and_nothing_is_recorded(live_
     form = delivery_form(page)
     message = form.get_by_test_id("error-delivery-proofs")
     expect(message).to_be_visible()
-    expect(message).to_contain_text("slip.jpg")
+    expect(message).to_contain_text("slip.jpg 不是 JPEG、PNG 或 PDF 文件")  # in the page's language
     expect(form.locator("input[name=delivery-proofs]")).to_have_class(re.compile(r"\bis-invalid\b"))
     expect(form.locator("input[name=delivery-signer]")).to_have_value(owner_of("upload"))  # kept, to try again
     expect(page.get_by_test_id("delivery-row")).to_have_count(0)

@@ -76,11 +76,11 @@ def test_recording_a_delivery_with_a_scanned_slip(client, login, household):
 
 
 @pytest.mark.parametrize("files, fields, message", [
-    ([("slip.jpg", b"MZ\x90\x00" + b"\x00" * 64)], {}, "is not a JPEG, PNG or PDF file"),
+    ([("slip.jpg", b"MZ\x90\x00" + b"\x00" * 64)], {}, "slip.jpg 不是 JPEG、PNG 或 PDF 文件"),
     ([("slip.jpg", b"")], {}, None),  # an empty file part is no upload at all: refused below by the signer rule
-    ([], {"signer": ""}, "needs the name of who signed"),
-    ([], {"attempted_on": "2026-06-30"}, "is in the future"),
-    ([], {"method": "registered_mail"}, "needs its tracking number"),
+    ([], {"signer": ""}, "当面签收须填写签收人姓名"),
+    ([], {"attempted_on": "2026-06-30"}, "日期 2026-06-30 晚于今天"),
+    ([], {"method": "registered_mail"}, "挂号信须填写邮件单号"),
     ([], {"attempted_on": "not a date"}, "2026-05-31"),
 ])
 def test_bad_deliveries_come_back_with_the_message(client, login, household, files, fields, message):
@@ -88,7 +88,7 @@ def test_bad_deliveries_come_back_with_the_message(client, login, household, fil
     issue_from_page(client)
     if message is None:
         fields = {"signer": ""}
-        message = "needs the name of who signed"
+        message = "当面签收须填写签收人姓名"
     response = record(client, "SL-2026-000001", files=files, **fields)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
@@ -100,7 +100,7 @@ def test_an_oversized_upload_is_refused(app, client, login, household):
     login("clerk")
     issue_from_page(client)
     response = record(client, "SL-2026-000001", files=[("slip.jpg", JPEG)])
-    assert response.status_code == 422 and "the limit is" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "上限为" in response.get_data(as_text=True)
     assert count("deliveries") == 0 and count("stored_files") == 1  # the notice only
 
 
