@@ -219,8 +219,12 @@ def units_past_demand_deadline(oldest_due, today):
     passed by ``today`` — what makes a household over 90 days ``final`` (SPEC §5, §6).
     Every stage computation asks this function: ``household_stages`` (the list, the
     dashboard, the lawyer's totals) and ``household_summary`` (the household page).
-    Notices and deliveries are not read here yet, so no deadline has passed: an empty set."""
-    return set()
+    Only households past the demand stage's days can be ``final``: only they are looked up."""
+    from ..domain.stages import StagePolicy
+    from .notices import units_past_demand_deadline as delivered_and_past
+    threshold = StagePolicy().demand_until_days
+    return delivered_and_past({unit_id: due for unit_id, due in oldest_due.items()
+                               if (today - due).days > threshold}, today)
 
 
 def stage_due_day(oldest_principal_day, oldest_fee_day):
