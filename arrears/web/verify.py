@@ -14,12 +14,12 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 
 from ..extensions import db
-from ..models import Notice, Payment, Receipt, ReceiptPrint, Unit, VerifyAttempt
+from ..models import Notice, Payment, PaymentPlan, PlanAgreement, Receipt, ReceiptPrint, Unit, VerifyAttempt
 from ..services.transaction import atomic
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
-SERIAL = re.compile(r"^S[LJ]-\d{4}-\d{6}$")
+SERIAL = re.compile(r"^(SL|SJ|FQ)-\d{4}-\d{6}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 WINDOW = timedelta(minutes=10)
 
@@ -55,6 +55,10 @@ def _document(serial):
         prints = db.session.execute(select(ReceiptPrint.sha256, ReceiptPrint.copy_no)
                                     .where(ReceiptPrint.receipt_id == receipt.id)).all()
         return "receipt", issued_on(receipt), unit, dict(prints)
+    agreement = db.session.execute(select(PlanAgreement).where(PlanAgreement.serial == serial)).scalar_one_or_none()
+    if agreement is not None:
+        unit = db.session.get(Unit, db.session.get(PaymentPlan, agreement.plan_id).unit_id)
+        return "plan", issued_on(agreement), unit, {agreement.sha256: 0}
     return None
 
 
