@@ -1,7 +1,8 @@
 """Stages and classes of households in arrears (SPEC §5).
 
-A household's stage comes from its oldest charge with anything outstanding and its
-history: ``reminder`` (1–30 days overdue), ``demand`` (31–90; also beyond 90 until a
+A household's stage comes from its oldest unpaid charge — the oldest with principal
+outstanding or, when it owes only late fee, the oldest with late fee outstanding — and
+its history: ``reminder`` (1–30 days overdue), ``demand`` (31–90; also beyond 90 until a
 demand has been delivered and its deadline has passed), ``final`` (over 90 days with a
 delivered demand whose deadline has passed), ``legal`` (escalated by a manager, while
 anything is owed), ``closed`` (escalated before, nothing owed now). A household with
