@@ -31,7 +31,8 @@ APPEND_ONLY_TABLES = ("charges", "payments", "reversals", "waivers", "hardship_s
                       "stored_files", "notices", "notice_charges", "deliveries", "delivery_proofs",
                       "receipts", "receipt_prints",
                       "hardship_requests", "waiver_requests", "payment_plans", "plan_charges",
-                      "plan_instalments", "decisions", "waiver_reversals", "plan_breaks", "plan_agreements")
+                      "plan_instalments", "decisions", "waiver_reversals", "plan_breaks", "plan_agreements",
+                      "case_steps", "case_claims", "bundle_exports")
 
 
 def utcnow():
@@ -838,6 +839,58 @@ class PlanAgreement(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"), index=True)
     serial: Mapped[str] = mapped_column(String(30), unique=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- the legal hand-off (issue 6) ---------------------------------------------------------
+
+CASE_STEPS = ("lawyer_assigned", "lawsuit_filed", "payment_order_filed", "hearing", "judgment", "settlement",
+              "enforcement", "closed")
+
+
+class CaseStep(db.Model):
+    """One step of a household's legal case (SPEC §7, §8): a lawyer assigned, a lawsuit or
+    payment order filed (with the charges claimed, which it interrupts), a hearing, a
+    judgment, a settlement, enforcement, closing. The case's state is its steps."""
+
+    __tablename__ = "case_steps"
+    __table_args__ = (CheckConstraint(_in("kind", CASE_STEPS), name="known_kind"),
+                      CheckConstraint("amount_fen IS NULL OR amount_fen >= 0", name="non_negative_amount"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    on_date: Mapped[date] = mapped_column(Date)
+    lawyer: Mapped[str | None] = mapped_column(String(100))  # a lawyer's user name (lawyer_assigned)
+    court: Mapped[str | None] = mapped_column(String(200))
+    case_number: Mapped[str | None] = mapped_column(String(100))
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger)  # claimed, awarded or settled
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    claims = relationship("CaseClaim", order_by="CaseClaim.id")
+
+
+class CaseClaim(db.Model):
+    """A charge claimed by a lawsuit or payment-order filing."""
+
+    __tablename__ = "case_claims"
+    __table_args__ = (UniqueConstraint("step_id", "charge_id", name="uq_case_claims_step_charge"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("case_steps.id"), index=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), index=True)
+
+
+class BundleExport(db.Model):
+    """An evidence bundle as handed over: the ZIP stored by SHA-256, the chain head it pins."""
+
+    __tablename__ = "bundle_exports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
     chain_seq: Mapped[int] = mapped_column(BigInteger)
     chain_hash: Mapped[str] = mapped_column(String(64))

@@ -310,6 +310,9 @@ CHANGES = {
     "waiver_reversals": ("id", "reason = 'edited'"),
     "plan_breaks": ("id", "instalment_number = 9"),
     "plan_agreements": ("id", "serial = 'FQ-2026-999999'"),
+    "case_steps": ("id", "court = 'edited'"),
+    "case_claims": ("id", "charge_id = charge_id"),
+    "bundle_exports": ("id", "chain_seq = chain_seq + 1"),
 }
 
 
@@ -403,6 +406,14 @@ def relief_rows(unit):
         waiver = db.session.execute(select(Waiver)).scalars().first()
         db.session.add(WaiverReversal(waiver_id=waiver.id, reason="录入错误", reversed_on=date(2026, 11, 20),
                                       created_by="mgr1"))
+        from arrears.models import BundleExport, CaseClaim, CaseStep
+        step = CaseStep(unit_id=unit.id, kind="lawsuit_filed", on_date=date(2026, 11, 21), court="杭州市西湖区人民法院",
+                        case_number="(2026)浙0106民初1号", created_by="mgr1")
+        db.session.add(step)
+        db.session.flush()
+        db.session.add_all([CaseClaim(step_id=step.id, charge_id=charge.id),
+                            BundleExport(unit_id=unit.id, sha256=sha, chain_seq=1, chain_hash="0" * 64,
+                                         created_by="mgr1")])
 
 
 def all_rows(table, key):
