@@ -10,6 +10,10 @@ Invariants:
   the fee they were charged;
 - fee items are master data: only their ``active`` flag changes, so what has been
   billed keeps its basis and price;
+- an estate's office profile (letterhead and ways to pay, printed on notices and
+  receipts) is a normal mutable record, but every change of it appends an
+  ``estate_profile_changed`` event with each changed field's old and new value, so that
+  a changed bank account can always be traced;
 - every act runs in one transaction with its evidence event (never a password).
 
 Each refusal is a named ``ServiceError`` whose message is fit to show as it is; the web
@@ -32,6 +36,10 @@ from .users import MIN_PASSWORD, hash_password
 
 ESTATE_NAME_MAX = 100
 FEE_ITEM_NAME_MAX = 100
+# The office profile's fields and their longest length (the columns' sizes).
+PROFILE_FIELDS = {"office_name": 100, "office_address": 200, "office_phone": 50, "office_hours": 100,
+                  "bank_name": 100, "bank_account_name": 100, "bank_account_no": 50, "wechat_payee": 100,
+                  "alipay_payee": 100, "relief_contact": 200}
 
 
 class SelfDeactivation(ServiceError):
@@ -52,6 +60,15 @@ class DuplicateEstate(ServiceError):
 
 class DuplicateFeeItem(ServiceError):
     pass
+
+
+class InvalidProfile(ServiceError):
+    """A profile field is too long or holds a line break; ``field`` names it, ``limit`` its length."""
+
+    def __init__(self, field, limit):
+        super().__init__(f"{field} must be one line of at most {limit} characters")
+        self.field = field
+        self.limit = limit
 
 
 class PolicyInPast(ServiceError):
@@ -230,6 +247,39 @@ def set_fee_item_active(estate_id, item_id, active, actor):
                      {"estate": item.estate.name, "fee_item": item.name, "basis": item.basis,
                       "price": format_fen(item.price_fen), "due_day": item.due_day})
         return item
+
+
+def clean_profile(values):
+    """``{field: text or None}`` for the profile fields ``values`` gives: stripped, empty
+    as None. Raises ``InvalidProfile`` for an unknown field, a line break or a text
+    longer than the column."""
+    cleaned = {}
+    for name, value in values.items():
+        if name not in PROFILE_FIELDS:
+            raise InvalidProfile(name, 0)
+        text = (value or "").strip()
+        if len(text) > PROFILE_FIELDS[name] or any(ch in text for ch in "\r\n"):
+            raise InvalidProfile(name, PROFILE_FIELDS[name])
+        cleaned[name] = text or None
+    return cleaned
+
+
+def update_estate_profile(estate_id, values, actor):
+    """Set the estate's office profile from ``values`` (``{field: text}``; fields left out
+    stay as they are; empty text clears a field). Returns the names of the fields that
+    changed, in ``PROFILE_FIELDS`` order; when none did, nothing is written. Raises
+    ``InvalidProfile`` (see ``clean_profile``) or ``NotFound``."""
+    cleaned = clean_profile(values)
+    with atomic():
+        estate = get_estate(estate_id)
+        changed = {name: {"from": getattr(estate, name), "to": value} for name, value in cleaned.items()
+                   if getattr(estate, name) != value}
+        if not changed:
+            return []
+        for name, change in changed.items():
+            setattr(estate, name, change["to"])
+        append_event("estate_profile_changed", actor, None, {"estate": estate.name, "changed": changed})
+        return [name for name in PROFILE_FIELDS if name in changed]
 
 
 # -- late-fee policy versions ------------------------------------------------------------

@@ -4,6 +4,8 @@ One function per act. Each runs in ``atomic()``: it checks the act, writes its r
 appends its evidence event, or writes nothing at all. Invariants:
 - a contact that breaks the contact policy is recorded only with a written
   justification, and then carries ``policy_breach`` (flagged in reports);
+- the contact policy is the configured one (``contact_policy()``: quiet hours and the
+  weekly count from the ``ARREARS_CONTACT_*`` settings) unless a caller passes another;
 - a promise's kept/broken status is never stored: it is derived from the payments
   (``arrears.domain.promises``);
 - a dispute moves only along ``arrears.domain.disputes.TRANSITIONS``; its status is its
@@ -16,9 +18,10 @@ appends its evidence event, or writes nothing at all. Invariants:
   evidence chain's lock, so two concurrent submissions cannot both pass it.
 """
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from ..domain.contact_policy import ContactPolicy, breaches
@@ -77,6 +80,27 @@ def local_naive(moment, tz_name):
     return as_utc(moment).astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
 
 
+def _clock(text, key):
+    try:
+        return time.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{key} must be a time like 21:00, not {text!r}") from None
+
+
+def contact_policy(config=None):
+    """The contact policy the office configured (``ARREARS_CONTACT_QUIET_FROM``,
+    ``ARREARS_CONTACT_QUIET_UNTIL``: local ``HH:MM``; ``ARREARS_CONTACT_MAX_PER_7_DAYS``).
+    Every screen and act that applies the policy reads it here. Raises ``ValueError``
+    for a setting that is not a time or a count of at least 1."""
+    config = config if config is not None else current_app.config
+    quiet_from = _clock(config.get("ARREARS_CONTACT_QUIET_FROM", "21:00"), "ARREARS_CONTACT_QUIET_FROM")
+    quiet_until = _clock(config.get("ARREARS_CONTACT_QUIET_UNTIL", "08:00"), "ARREARS_CONTACT_QUIET_UNTIL")
+    max_attempts = int(config.get("ARREARS_CONTACT_MAX_PER_7_DAYS", 3))
+    if max_attempts < 1:
+        raise ValueError(f"ARREARS_CONTACT_MAX_PER_7_DAYS must be at least 1, not {max_attempts}")
+    return ContactPolicy(quiet_from=quiet_from, quiet_until=quiet_until, max_attempts=max_attempts, window_days=7)
+
+
 def _check_token(form_token):
     if form_token is not None and not FORM_TOKEN.match(form_token):
         raise InvalidAct("the form token is not valid; reload the page", field="form_token", code="bad_token")
@@ -102,19 +126,23 @@ def previous_contacts(unit, before, tz_name, window_days):
     return [local_naive(moment, tz_name) for moment in rows if since <= as_utc(moment) <= before]
 
 
-def contact_breaches(unit, contacted_at, reached, policy=ContactPolicy()):
-    """What a contact at ``contacted_at`` (aware) reaching ``reached`` would break."""
+def contact_breaches(unit, contacted_at, reached, policy=None):
+    """What a contact at ``contacted_at`` (aware) reaching ``reached`` would break
+    (under ``policy``, default the configured ``contact_policy()``)."""
+    policy = policy or contact_policy()
     tz_name = unit.building.estate.timezone
     previous = previous_contacts(unit, as_utc(contacted_at), tz_name, policy.window_days)
     return breaches(local_naive(contacted_at, tz_name), previous, reached, policy)
 
 
 def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=None, notes=None,
-                justification=None, form_token=None, policy=ContactPolicy(), now=None):
-    """Record a contact attempt made at ``contacted_at`` (an aware datetime). Raises
+                justification=None, form_token=None, policy=None, now=None):
+    """Record a contact attempt made at ``contacted_at`` (an aware datetime) under
+    ``policy`` (default: the configured ``contact_policy()``). Raises
     ``ContactPolicyBreach`` when it breaks the policy without a ``justification``,
     ``InvalidAct`` for bad input, ``AlreadySubmitted`` for a repeated form."""
     now = now or datetime.now(timezone.utc)
+    policy = policy or contact_policy()
     _check_token(form_token)
     if channel not in CONTACT_CHANNELS:
         raise InvalidAct(f"channel {channel!r} must be one of {', '.join(CONTACT_CHANNELS)}", field="channel",

@@ -54,6 +54,20 @@ DEMO_PASSWORD = "demo1234"
 USERS = (("manager", "manager"), ("clerk", "clerk"), ("clerk2", "clerk"), ("lawyer", "lawyer"),
          ("admin", "admin"))
 SYSTEM = "demo"  # actor of the set-up and billing runs
+# The office's letterhead and ways to pay, as printed on notices and receipts (made up:
+# the account number is not a real one).
+OFFICE_PROFILE = {
+    "office_name": "示例花园物业服务中心",
+    "office_address": "浙江省杭州市西湖区文三路 588 号示例花园 1 栋底商 102 室",
+    "office_phone": "0571-8765 4321",
+    "office_hours": "周一至周日 8:30–17:30（法定节假日 9:00–16:00）",
+    "bank_name": "中国工商银行杭州文三路支行",
+    "bank_account_name": "杭州示例物业服务有限公司",
+    "bank_account_no": "1202 0000 0000 0000 000",
+    "wechat_payee": "杭州示例物业服务有限公司（示例花园）",
+    "alipay_payee": "杭州示例物业服务有限公司",
+    "relief_contact": "客服主管 王女士 0571-8765 4300",
+}
 REQUESTER, APPROVER = "clerk", "manager"
 
 # (building, floors, units per floor, floor plans (m²) of the stacks 01, 02, …)
@@ -350,6 +364,11 @@ def load_demo(as_of=None, progress=None):
     _ensure_users(progress)
     with atomic():
         estate = get_or_create_estate(ESTATE, SYSTEM)
+        for name, value in OFFICE_PROFILE.items():
+            setattr(estate, name, value)
+        append_event("estate_profile_changed", SYSTEM, None,
+                     {"estate": estate.name, "changed": {name: {"from": None, "to": value}
+                                                         for name, value in OFFICE_PROFILE.items()}})
         items = [get_or_create_fee_item(estate, name, SYSTEM, basis, price, due_day)
                  for name, basis, price, due_day in FEE_ITEMS]
         households = plan_estate(as_of, policy_schedule(estate.id))

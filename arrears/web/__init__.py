@@ -35,6 +35,7 @@ def init_app(app):
     from .auth import bp as auth_bp
     from .dashboard import bp as dashboard_bp
     from .errors import init_app as init_errors
+    from .formats import init_app as init_formats
     from .household import bp as household_bp
     from .households import bp as households_bp
     from .language import bp as language_bp
@@ -46,6 +47,7 @@ def init_app(app):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
+    init_formats(app)
 
     for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp):
         app.register_blueprint(blueprint)

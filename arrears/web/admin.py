@@ -1,4 +1,4 @@
-"""Administration: users, estates, fee items and late-fee policies (administrators only).
+"""Administration: users, estates (office profile), fee items and late-fee policies (administrators only).
 
 Every form is checked here, field by field, with messages next to the field; the acts
 themselves, and the rules no form can see (the last active admin, a policy date already
@@ -28,6 +28,7 @@ from ..services.errors import NotFound, ServiceError
 from ..services.ledger import local_today
 from ..services.users import MIN_PASSWORD, USERNAME, create_user
 from .access import role_required
+from .formats import ldate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -116,6 +117,45 @@ class EstateForm(FlaskForm):
             raise ValidationError(_("The name may have at most %(count)s characters.", count=acts.ESTATE_NAME_MAX))
         if db.session.execute(select(Estate.id).where(Estate.name == name)).first():
             raise ValidationError(_("An estate named %(name)s already exists.", name=name))
+
+
+PROFILE_LABELS = {
+    "office_name": _l("Office name"), "office_address": _l("Office address"), "office_phone": _l("Office phone"),
+    "office_hours": _l("Opening hours"), "bank_name": _l("Bank and branch"), "bank_account_name": _l("Account name"),
+    "bank_account_no": _l("Account number"), "wechat_payee": _l("WeChat Pay payee"),
+    "alipay_payee": _l("Alipay payee"), "relief_contact": _l("Contact for hardship or disputes"),
+}
+
+
+class ProfileForm(FlaskForm):
+    """The office's letterhead and ways to pay: one line each, at most the column's length."""
+    office_name = StringField(PROFILE_LABELS["office_name"])
+    office_address = StringField(PROFILE_LABELS["office_address"])
+    office_phone = StringField(PROFILE_LABELS["office_phone"])
+    office_hours = StringField(PROFILE_LABELS["office_hours"])
+    bank_name = StringField(PROFILE_LABELS["bank_name"])
+    bank_account_name = StringField(PROFILE_LABELS["bank_account_name"])
+    bank_account_no = StringField(PROFILE_LABELS["bank_account_no"])
+    wechat_payee = StringField(PROFILE_LABELS["wechat_payee"])
+    alipay_payee = StringField(PROFILE_LABELS["alipay_payee"])
+    relief_contact = StringField(PROFILE_LABELS["relief_contact"])
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for name, limit in acts.PROFILE_FIELDS.items():
+            field = getattr(self, name)
+            text = (field.data or "").strip()
+            if len(text) > limit:
+                field.errors = list(field.errors) + [_("At most %(count)s characters (this has %(length)s).",
+                                                       count=limit, length=len(text))]
+                valid = False
+            elif "\n" in text or "\r" in text:
+                field.errors = list(field.errors) + [_("Write it on one line.")]
+                valid = False
+        return valid
+
+    def values(self):
+        return {name: getattr(self, name).data or "" for name in acts.PROFILE_FIELDS}
 
 
 class FeeItemForm(FlaskForm):
@@ -247,7 +287,7 @@ class PolicyForm(FlaskForm):
 
 def past_date_message(day, today):
     return _("%(day)s is in the past. A new policy takes effect today (%(today)s) or later, so that days "
-             "already charged keep their late fee.", day=day.isoformat(), today=today.isoformat())
+             "already charged keep their late fee.", day=ldate(day), today=ldate(today))
 
 
 def with_role_choices(form):
@@ -357,8 +397,10 @@ def estate_today(estate):
     return local_today(estate.timezone)
 
 
-def render_estate(estate, fee_form=None, policy_form=None, status=200, action_error=None):
+def render_estate(estate, fee_form=None, policy_form=None, status=200, action_error=None, profile_form=None):
     today = estate_today(estate)
+    profile_form = profile_form or ProfileForm(formdata=None, data={
+        name: getattr(estate, name) or "" for name in acts.PROFILE_FIELDS})
     versions = acts.policy_versions(estate.id)
     current = acts.version_in_force(versions, today)
     if policy_form is None:
@@ -377,7 +419,7 @@ def render_estate(estate, fee_form=None, policy_form=None, status=200, action_er
                            unit_count=unit_count, building_count=len(estate.buildings), fen=format_fen,
                            per_mille=per_mille, per_year=per_year, cap_percent=cap_percent,
                            allocation_labels=ALLOCATION_LABELS, basis_labels=BASIS_LABELS,
-                           action_error=action_error), status
+                           action_error=action_error, profile_form=profile_form), status
 
 
 @bp.get("/estates/<int:estate_id>")
@@ -385,6 +427,28 @@ def render_estate(estate, fee_form=None, policy_form=None, status=200, action_er
 def estate(estate_id):
     """An estate: its fee items and its late-fee policy versions."""
     return render_estate(estate_or_404(estate_id))
+
+
+@bp.post("/estates/<int:estate_id>/profile")
+@role_required("admin")
+def update_profile(estate_id):
+    """Save the office's letterhead and ways to pay (printed on notices and receipts)."""
+    estate = estate_or_404(estate_id)
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return render_estate(estate, profile_form=form, status=INVALID)
+    try:
+        changed = acts.update_estate_profile(estate.id, form.values(), actor())
+    except acts.InvalidProfile as refused:
+        refuse(getattr(form, refused.field, form.office_name),
+               _("At most %(count)s characters, on one line.", count=refused.limit))
+        return render_estate(estate, profile_form=form, status=INVALID)
+    if changed:
+        flash(_("Office and ways to pay saved; changed: %(fields)s.",
+                fields=_(", ").join(str(PROFILE_LABELS[name]) for name in changed)), "success")
+    else:
+        flash(_("Nothing was changed."), "info")
+    return redirect(url_for("admin.estate", estate_id=estate.id) + "#office")
 
 
 @bp.post("/estates/<int:estate_id>/fee-items")
@@ -447,7 +511,7 @@ def add_policy(estate_id):
                                  form.allocation.data, actor(), today)
     except acts.PolicyDateTaken as refused:
         refuse(form.effective_from, _("A policy version already takes effect on %(day)s. Choose another date.",
-                                      day=refused.effective_from.isoformat()))
+                                      day=ldate(refused.effective_from)))
         return render_estate(estate, policy_form=form, status=INVALID)
     except acts.PolicyInPast as refused:
         refuse(form.effective_from, past_date_message(refused.effective_from, refused.today))
@@ -456,7 +520,7 @@ def add_policy(estate_id):
         refuse(form.daily_rate, _("These settings are not a valid late-fee policy."))
         return render_estate(estate, policy_form=form, status=INVALID)
     flash(_("Late-fee policy from %(day)s recorded; the estate's balances were recomputed.",
-            day=form.effective_day.isoformat()), "success")
+            day=ldate(form.effective_day)), "success")
     return redirect(url_for("admin.estate", estate_id=estate.id))
 
 

@@ -11,7 +11,7 @@ import secrets
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -22,18 +22,20 @@ from wtforms import (DateField, DateTimeLocalField, HiddenField, SelectChoice, S
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..domain.contact_policy import NOT_HOUSEHOLD, QUIET_HOURS, TOO_MANY, ContactPolicy
+from ..domain.contact_policy import NOT_HOUSEHOLD, QUIET_HOURS, TOO_MANY
 from ..domain.disputes import DISPUTE_STATUSES, TRANSITIONS
 from ..domain.errors import InvalidAmount
 from ..domain.money import format_fen, parse_amount
 from ..models import CONTACT_CHANNELS, CONTACT_REACHED, NONPAYMENT_REASONS, PAYMENT_METHODS
-from ..services.collection import (AlreadySubmitted, ContactPolicyBreach, InvalidAct, as_utc, escalate,
-                                   log_contact, open_dispute, record_promise, update_dispute)
+from ..services.collection import (AlreadySubmitted, ContactPolicyBreach, InvalidAct, contact_policy,
+                                   escalate, log_contact, open_dispute, record_promise, update_dispute)
 from ..services.errors import DuplicatePayment, NotFound, ServiceError
 from ..services.households import household_summary
 from ..services.ledger import local_today, unit_statement
+from ..services.personal_data import NoPhoneOnRecord, reveal_owner_phone
 from ..services.postings import post_payment, reverse_payment
 from .access import get_unit, role_required
+from .formats import ldate, ldatetime, money
 from .households import CLASS_LABELS, STAGE_BADGES, STAGE_LABELS
 
 bp = Blueprint("household", __name__, url_prefix="/households")
@@ -54,6 +56,7 @@ PROMISE_LABELS = {"pending": _l("Pending"), "kept": _l("Kept"), "broken": _l("Br
 PROMISE_BADGES = {"pending": "text-bg-secondary", "kept": "text-bg-success", "broken": "text-bg-danger"}
 BREACH_LABELS = {QUIET_HOURS: _l("outside the allowed hours"), TOO_MANY: _l("too many attempts this week"),
                  NOT_HOUSEHOLD: _l("the person reached is not the owner or a household member")}
+PERSONAL_DATA_LABELS = {"owner_phone": _l("the owner's phone number")}
 WAIVER_KIND_LABELS = {"late_fee": _l("late fee"), "principal": _l("principal")}
 EARLIEST_DAY = date(1970, 1, 1)
 TIMELINE_LIMIT = 200
@@ -122,7 +125,7 @@ class PaymentForm(ActionForm):
 
     def validate_paid_on(self, field):
         if field.data and field.data > self.today:
-            raise ValidationError(_("The payment date %(day)s is in the future.", day=field.data.isoformat()))
+            raise ValidationError(_("The payment date %(day)s is in the future.", day=ldate(field.data)))
         if field.data and field.data < EARLIEST_DAY:
             raise ValidationError(_("Enter a date like 2026-05-31."))
 
@@ -164,7 +167,7 @@ class PromiseForm(ActionForm):
 
     def validate_promised_on(self, field):
         if field.data and field.data < self.today:
-            raise ValidationError(_("The promised date %(day)s has already passed.", day=field.data.isoformat()))
+            raise ValidationError(_("The promised date %(day)s has already passed.", day=ldate(field.data)))
 
 
 class DisputeForm(ActionForm):
@@ -238,7 +241,7 @@ def fee_text(fee_fen):
 
 
 def payment_label(payment):
-    return f"{payment.paid_on} · {format_fen(payment.amount_fen)} · {payment.reference}"
+    return f"{ldate(payment.paid_on)} · {money(payment.amount_fen)} · {payment.reference}"
 
 
 def fresh_forms(unit, summary):
@@ -255,8 +258,9 @@ def fresh_forms(unit, summary):
     return forms
 
 
-def render_page(unit, summary=None, status=200, **submitted):
-    """The household page; ``submitted`` forms (with their errors) replace the fresh ones."""
+def render_page(unit, summary=None, status=200, revealed_phone=None, **submitted):
+    """The household page; ``submitted`` forms (with their errors) replace the fresh ones;
+    ``revealed_phone``: the owner's full number, shown in place of the masked one."""
     summary = summary or household_summary(unit, local_today(estate_tz(unit)))
     forms = fresh_forms(unit, summary)
     forms.update(submitted)
@@ -272,6 +276,7 @@ def render_page(unit, summary=None, status=200, **submitted):
         reason_labels=REASON_LABELS, dispute_labels=DISPUTE_LABELS, promise_labels=PROMISE_LABELS,
         promise_badges=PROMISE_BADGES, transitions=TRANSITIONS, local_time=lambda m: local_time(m, estate_tz(unit)),
         can_act=current_user.has_role("clerk", "manager"), can_manage=current_user.has_role("manager"),
+        policy=contact_policy(), revealed_phone=revealed_phone,
         # A form sent back with its errors is shown at the action's address (POST only):
         # switching the language from there goes back to the household page instead.
         language_next=url_for("household.show", unit_id=unit.id),
@@ -300,6 +305,21 @@ def show(unit_id):
 
 # -- actions ------------------------------------------------------------------------------
 
+@bp.post("/<int:unit_id>/phone")
+@role_required("clerk", "manager")
+def reveal_phone(unit_id):
+    """Show the owner's full phone number on this answer only (recorded as evidence, never cached)."""
+    unit = get_unit(unit_id)
+    try:
+        phone = reveal_owner_phone(unit, current_user.username)
+    except NoPhoneOnRecord:
+        flash(_("No phone number is on record for the owner."), "warning")
+        return back(unit)
+    response = make_response(render_page(unit, revealed_phone=phone))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/<int:unit_id>/payments")
 @role_required("clerk", "manager")
 def pay(unit_id):
@@ -324,8 +344,8 @@ def pay(unit_id):
         return render_page(unit, status=422, pay=form)
     statement, _limitation = unit_statement(unit, local_today(estate_tz(unit)))
     flash(_("Payment of %(amount)s posted (reference %(reference)s). Now owed: %(total)s; credit %(credit)s.",
-            amount=format_fen(payment.amount_fen), reference=payment.reference,
-            total=format_fen(statement.total_outstanding_fen), credit=format_fen(statement.credit_fen)), "success")
+            amount=money(payment.amount_fen), reference=payment.reference,
+            total=money(statement.total_outstanding_fen), credit=money(statement.credit_fen)), "success")
     return back(unit)
 
 
@@ -348,7 +368,7 @@ def reverse(unit_id):
         form.payment.errors.append(str(error))
         return render_page(unit, status=422, reverse=form)
     flash(_("Payment %(reference)s of %(amount)s reversed.", reference=payment.reference,
-            amount=format_fen(payment.amount_fen)), "success")
+            amount=money(payment.amount_fen)), "success")
     return back(unit, "payments")
 
 
@@ -375,7 +395,7 @@ def contact(unit_id):
     form, _summary = submitted("contact", unit)
     if not form.validate():
         return render_page(unit, status=422, contact=form)
-    policy = ContactPolicy()
+    policy = contact_policy()
     contacted_at = form.contacted_at.data.replace(tzinfo=ZoneInfo(estate_tz(unit)))
     try:
         row = log_contact(unit, channel=form.channel.data, contacted_at=contacted_at, reached=form.reached.data,
@@ -449,8 +469,8 @@ def promise(unit_id):
     except ServiceError as error:
         _field_error(form, error)
         return render_page(unit, status=422, promise=form)
-    flash(_("Promise recorded: %(amount)s by %(day)s.", amount=format_fen(row.amount_fen),
-            day=row.promised_on.isoformat()), "success")
+    flash(_("Promise recorded: %(amount)s by %(day)s.", amount=money(row.amount_fen),
+            day=ldate(row.promised_on)), "success")
     return back(unit, "promises")
 
 
@@ -523,18 +543,13 @@ def escalation(unit_id):
 # -- the timeline -------------------------------------------------------------------------
 
 def local_time(moment, tz_name):
-    """A stored timestamp (aware, or naive UTC) as local ``YYYY-MM-DD HH:MM``."""
-    if moment is None:
-        return ""
-    return as_utc(moment).astimezone(ZoneInfo(tz_name)).strftime("%Y-%m-%d %H:%M")
+    """A stored timestamp (aware, or naive UTC) in local time, formatted for the user's language."""
+    return ldatetime(moment, tz_name)
 
 
 def _event_time(stamp, tz_name):
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return stamp or ""
-    return local_time(moment, tz_name)
+    """An event's ISO timestamp (``...Z``) in local time; text that is no timestamp as it is."""
+    return ldatetime(stamp if isinstance(stamp, str) else None, tz_name) if stamp else ""
 
 
 def _label(labels, key):
@@ -545,29 +560,31 @@ def describe(event, tz_name):
     """An evidence event as a readable line: ``{seq, when, actor, kind, text, flagged}``."""
     data = event["data"] if isinstance(event["data"], dict) else {}
     get = lambda key: "" if data.get(key) is None else str(data.get(key))  # noqa: E731
+    day = lambda key: ldate(get(key))  # noqa: E731  (events keep ISO dates; the screen shows local ones)
+    amount = lambda key="amount": money(get(key))  # noqa: E731
     kind = event["kind"]
     flagged = False
     if kind == "unit_created":
         text = _("Unit recorded; owner %(owner)s, %(area)s m².", owner=get("owner"), area=get("area_m2"))
     elif kind == "charge_billed":
         text = _("Billed %(fee_item)s for %(period)s: %(amount)s, due %(due)s.", fee_item=get("fee_item"),
-                 period=get("period"), amount=get("amount"), due=get("due_date"))
+                 period=get("period"), amount=amount(), due=day("due_date"))
     elif kind == "payment_posted":
         text = _("Payment of %(amount)s received on %(day)s (%(method)s, reference %(reference)s).",
-                 amount=get("amount"), day=get("paid_on"), method=_label(METHOD_LABELS, data.get("method")),
+                 amount=amount(), day=day("paid_on"), method=_label(METHOD_LABELS, data.get("method")),
                  reference=get("reference"))
     elif kind == "payment_reversed":
         text = _("Payment %(reference)s of %(amount)s reversed from %(day)s: %(reason)s",
-                 reference=get("reference"), amount=get("amount"), day=get("reversed_on"), reason=get("reason"))
+                 reference=get("reference"), amount=amount(), day=day("reversed_on"), reason=get("reason"))
         flagged = True
     elif kind == "hardship_approved":
         text = _("Hardship status approved from %(start)s to %(end)s (requested by %(requested)s, approved by "
-                 "%(approved)s).", start=get("start"), end=get("end"), requested=get("requested_by"),
+                 "%(approved)s).", start=day("start"), end=day("end"), requested=get("requested_by"),
                  approved=get("approved_by"))
     elif kind == "waiver_approved":
         text = _("Waiver of %(amount)s %(kind)s for %(period)s approved on %(day)s by %(approved)s.",
-                 amount=get("amount"), kind=_label(WAIVER_KIND_LABELS, data.get("kind")), period=get("period"),
-                 day=get("approved_on"), approved=get("approved_by"))
+                 amount=amount(), kind=_label(WAIVER_KIND_LABELS, data.get("kind")), period=get("period"),
+                 day=day("approved_on"), approved=get("approved_by"))
     elif kind == "contact_logged":
         text = _("Contact by %(channel)s at %(when)s, reached %(reached)s: %(outcome)s",
                  channel=_label(CHANNEL_LABELS, data.get("channel")),
@@ -583,7 +600,7 @@ def describe(event, tz_name):
                               reasons="; ".join(_label(BREACH_LABELS, b) for b in data.get("breaches") or ()),
                               justification=get("justification"))
     elif kind == "promise_recorded":
-        text = _("Promise to pay %(amount)s by %(day)s.", amount=get("amount"), day=get("promised_on"))
+        text = _("Promise to pay %(amount)s by %(day)s.", amount=amount(), day=day("promised_on"))
     elif kind == "dispute_opened":
         text = _("Dispute #%(id)s opened: %(subject)s", id=get("dispute_id"), subject=get("subject"))
         if data.get("note"):
@@ -593,6 +610,8 @@ def describe(event, tz_name):
                  status=_label(DISPUTE_LABELS, data.get("status")))
         if data.get("note"):
             text += " · " + get("note")
+    elif kind == "personal_data_viewed":
+        text = _("Viewed in full: %(field)s.", field=_label(PERSONAL_DATA_LABELS, data.get("field")))
     elif kind == "stage_changed":
         if data.get("stage") == "legal":
             text = _("Escalated to legal: %(reason)s", reason=get("reason"))

@@ -181,11 +181,14 @@ def test_a_bad_amount_or_a_future_date_is_refused_next_to_the_field(live_server,
         expect(field(form, "amount")).to_have_value(amount)  # what was typed stays, to be corrected
         assert balance(page) == before, amount
 
-    tomorrow = (datetime.now(ZoneInfo(TIMEZONE)).date() + timedelta(days=1)).isoformat()
+    tomorrow_day = datetime.now(ZoneInfo(TIMEZONE)).date() + timedelta(days=1)
+    tomorrow = tomorrow_day.isoformat()
     form = pay_form(page)
     field(form, "paid_on").fill(tomorrow)
     post_payment(page, "100.00", new_reference("FUTURE"))
-    expect(error_of(pay_form(page), "paid_on")).to_contain_text(tomorrow)
+    # The date input takes ISO; the message shows the date as a Chinese office writes it.
+    expect(error_of(pay_form(page), "paid_on")).to_contain_text(
+        f"{tomorrow_day.year}年{tomorrow_day.month}月{tomorrow_day.day}日")
     assert balance(page) == before
     assert engine_total(live_server, "search") == before
 
@@ -207,7 +210,8 @@ def test_log_a_contact(live_server, logged_in):
     expect(logged).to_have_count(1)
     expect(logged).to_contain_text("业主答应月底前缴清")
     expect(logged).to_contain_text("电话接通，态度良好")
-    expect(logged).to_contain_text(last_ten_am().strftime("%Y-%m-%d %H:%M"))
+    when = last_ten_am()
+    expect(logged).to_contain_text(f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}")
     expect(logged).not_to_have_class(re.compile(r"list-group-item-warning"))
 
 

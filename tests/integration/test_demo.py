@@ -89,6 +89,12 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli):
     assert kinds["payment_reversed"] == 1
     assert kinds["hardship_approved"] == len(statuses)
     assert kinds["waiver_approved"] == len(waivers)
+    # The office's letterhead and ways to pay are filled in, with their event.
+    estate = db.session.execute(select(Estate)).scalar_one()
+    assert estate.office_name == "示例花园物业服务中心" and estate.office_phone.startswith("0571-")
+    assert all((estate.office_address, estate.office_hours, estate.bank_name, estate.bank_account_name,
+                estate.bank_account_no, estate.wechat_payee, estate.alipay_payee, estate.relief_contact))
+    assert kinds["estate_profile_changed"] == 1
     paid_on = [json.loads(data)["paid_on"] for data in db.session.execute(
         select(EvidenceEvent.data).where(EvidenceEvent.kind == "payment_posted").order_by(EvidenceEvent.seq)
     ).scalars()]

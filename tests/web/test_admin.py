@@ -408,11 +408,11 @@ def test_add_a_policy_version_for_a_later_date(client, admin, estate, post_form)
     response = add_version(post_form, estate)
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "已记录自 2026-04-01 起生效的滞纳金政策，本小区余额已重新计算。" in page
+    assert "已记录自 2026年4月1日 起生效的滞纳金政策，本小区余额已重新计算。" in page
     rows = policy_rows(page)
     assert [(cells[:6], cells[7], in_force) for cells, in_force in rows] == [
-        (["1970-01-01", "1‰", "36.5%", "0", "100%", "先还本金"], "今日生效", True),
-        (["2026-04-01", "0.5‰", "18.25%", "10", "50%", "逐笔结清"], "待生效", False)]
+        (["1970年1月1日", "1‰", "36.5%", "0", "100%", "先还本金"], "今日生效", True),
+        (["2026年4月1日", "0.5‰", "18.25%", "10", "50%", "逐笔结清"], "待生效", False)]
     first = fresh(LateFeePolicyVersion, id=first.id)
     assert (first.effective_from, first.daily_rate, first.grace_days, first.cap_ratio, first.allocation) == before
     new = fresh(LateFeePolicyVersion, effective_from=date(2026, 4, 1))
@@ -428,15 +428,15 @@ def test_a_version_from_today_is_in_force_today(client, admin, estate, post_form
     assert response.status_code == 302
     rows = policy_rows(client.get(f"/admin/estates/{estate.id}").get_data(as_text=True))
     assert [(cells[0], cells[1], cells[4], cells[7], in_force) for cells, in_force in rows] == [
-        ("1970-01-01", "1‰", "100%", "已被取代", False),
-        (TODAY, "0.3‰", "不设上限", "今日生效", True)]
+        ("1970年1月1日", "1‰", "100%", "已被取代", False),
+        ("2026年3月2日", "0.3‰", "不设上限", "今日生效", True)]
     assert fresh(LateFeePolicyVersion, effective_from=date(2026, 3, 2)).cap_ratio is None
 
 
 @pytest.mark.parametrize("changes, field, message", [
     # 2026-03-01 is still today in UTC, but yesterday in Shanghai.
     ({"effective_from": "2026-03-01"}, "effective_from",
-     "2026-03-01 已经过去。新政策只能从今天（2026-03-02）或以后生效，已计收的滞纳金不受影响。"),
+     "2026年3月1日 已经过去。新政策只能从今天（2026年3月2日）或以后生效，已计收的滞纳金不受影响。"),
     ({"effective_from": "2026-13-01"}, "effective_from", "请按 YYYY-MM-DD 格式输入日期，例如 2026-01-01。"),
     ({"effective_from": ""}, "effective_from", "请输入政策生效日期。"),
     ({"daily_rate": "0.1%"}, "daily_rate", "日费率必须是小数，例如 0.0005。"),
@@ -469,7 +469,7 @@ def test_two_versions_on_one_day_are_refused(admin, estate, post_form):
     response = add_version(post_form, estate, daily_rate="0.0008")
     assert response.status_code == 422
     assert field_error(response.get_data(as_text=True), "effective_from") == \
-        "2026-04-01 已有一个生效的政策版本，请选择其他日期。"
+        "2026年4月1日 已有一个生效的政策版本，请选择其他日期。"
     assert fresh(LateFeePolicyVersion, effective_from=date(2026, 4, 1)).daily_rate == "0.0005"
 
 
@@ -514,7 +514,7 @@ def test_admin_home_lists_estates_with_the_rate_in_force(client, admin, estate, 
     page = client.get("/admin/").get_data(as_text=True)
     row = page.split("示例花园</a>", 1)[1].split("</tr>", 1)[0]
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[:4] == ["0", "0", "1", "2026-04-01"]
+    assert cells[:4] == ["0", "0", "1", "2026年4月1日"]
 
 
 def test_messages_in_english(client, admin, estate, post_form):
@@ -523,8 +523,8 @@ def test_messages_in_english(client, admin, estate, post_form):
     response = add_version(post_form, estate, daily_rate="0.0000005", effective_from="2026-03-01")
     page = response.get_data(as_text=True)
     assert field_error(page, "daily_rate") == "The daily rate may have at most 6 decimal places."
-    assert field_error(page, "effective_from") == ("2026-03-01 is in the past. A new policy takes effect today "
-                                                   "(2026-03-02) or later, so that days already charged keep "
+    assert field_error(page, "effective_from") == ("1 Mar 2026 is in the past. A new policy takes effect today "
+                                                   "(2 Mar 2026) or later, so that days already charged keep "
                                                    "their late fee.")
     page = client.get(f"/admin/estates/{estate.id}").get_data(as_text=True)
     assert "Rate (% per year)" in page and "In force today" in page

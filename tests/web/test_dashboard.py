@@ -165,7 +165,7 @@ def test_collection_rate_by_month(examples, page):
     html = page()
     # March 2026: billed 0104's 300.00 (billed on 03-01); collected 610.00 (0102, 03-31)
     # + 500.00 (0104, 03-10) = 1110.00, i.e. 370.0 %.
-    assert cell_texts(html, "rate-2026-03")[1:] == ["300.00", "1110.00", "370.0%"]
+    assert cell_texts(html, "rate-2026-03")[1:] == ["300.00", "1,110.00", "370.0%"]
     # February: 0102's and 0104's 300.00 billed; 0101 paid 150.00 -> 25.0 %.
     assert cell_texts(html, "rate-2026-02")[1:] == ["600.00", "150.00", "25.0%"]
     assert cell_texts(html, "rate-2026-01")[1:] == ["300.00", "100.00", "33.3%"]
@@ -219,7 +219,7 @@ def watch_data(examples, cli, write_csv):
 def test_expired_charge_shows_as_expired(examples, page):
     html = page()
     assert rows_of(html, "expired-item") == [
-        (REF.format("0103"), "2022-06", [REF.format("0103"), "2022-06", "200.00", "2025-06-30 届满"])]
+        (REF.format("0103"), "2022-06", [REF.format("0103"), "2022-06", "200.00", "2025年6月30日 届满"])]
     assert rows_of(html, "watch-item") == []
     assert "已届满" in html
 
@@ -228,8 +228,8 @@ def test_charges_expiring_within_90_days(watch_data, page, cli):
     html = page()
     listed = rows_of(html, "watch-item")
     assert listed == [
-        ("示例花园/2栋/0106", "2023-07", ["示例花园/2栋/0106", "2023-07", "300.00", "2026-07-31", "61"]),
-        ("示例花园/2栋/0106", "2023-08", ["示例花园/2栋/0106", "2023-08", "300.00", "2026-08-29", "90"]),
+        ("示例花园/2栋/0106", "2023-07", ["示例花园/2栋/0106", "2023-07", "300.00", "2026年7月31日", "61"]),
+        ("示例花园/2栋/0106", "2023-08", ["示例花园/2栋/0106", "2023-08", "300.00", "2026年8月29日", "90"]),
     ]
     assert "2 笔应收" in figure_text(html, "watch-summary") and "600.00" in figure_text(html, "watch-summary")
     # The same dates as the statement's (the engine's) limitation_expires.
@@ -247,16 +247,16 @@ def test_watchlist_reads_the_engine_where_the_projection_is_stale(watch_data, cl
     clock.move_to(datetime(2026, 7, 15, 12, 0, tzinfo=SHANGHAI))
     html = page()
     assert [(unit, period, cells[3:]) for unit, period, cells in rows_of(html, "watch-item")] == [
-        ("示例花园/2栋/0106", "2023-07", ["2026-07-31", "16"]),
-        ("示例花园/2栋/0106", "2023-08", ["2026-08-29", "45"]),
-        ("示例花园/2栋/0106", "2023-09", ["2026-08-30", "46"]),
+        ("示例花园/2栋/0106", "2023-07", ["2026年7月31日", "16"]),
+        ("示例花园/2栋/0106", "2023-08", ["2026年8月29日", "45"]),
+        ("示例花园/2栋/0106", "2023-09", ["2026年8月30日", "46"]),
     ]
 
 
 def test_expired_charges_most_recent_first(watch_data, page):
     html = page()
     assert [(unit, period, cells[-1]) for unit, period, cells in rows_of(html, "expired-item")] == [
-        ("示例花园/2栋/0106", "2023-05", "2026-05-15 届满"), (REF.format("0103"), "2022-06", "2025-06-30 届满")]
+        ("示例花园/2栋/0106", "2023-05", "2026年5月15日 届满"), (REF.format("0103"), "2022-06", "2025年6月30日 届满")]
     assert "2 户的 2 笔应收（本金 350.00 元）已过诉讼时效" in figure_text(html, "expired-summary")
 
 

@@ -40,7 +40,7 @@ def test_page_shows_the_engines_statement_with_working_and_limitation(clerk, exa
     assert by_testid(html, "balance-late-fee") == "6.28"
     assert by_testid(html, "balance-credit") == "0.00"
     assert by_testid(html, "days-overdue") == "61"
-    assert by_testid(html, "next-limitation") == "2029-03-31"
+    assert by_testid(html, "next-limitation") == "2029年3月31日"
     # Every figure of the statement is the one statement --json prints.
     document = json.loads(cli("statement", ref("0104"), "--as-of", "2026-05-31", "--json").output)
     for line in document["charges"]:
@@ -50,7 +50,7 @@ def test_page_shows_the_engines_statement_with_working_and_limitation(clerk, exa
             assert f">{line[key]}<" in row, (line["period"], key)
     # The late-fee working, on demand: the 2026-03 charge accrued 61 days at 103.00 × 0.001.
     working = html[html.index('data-testid="late-fee-working"'):]
-    assert "<details" in html and "2026-04-01" in working and "2026-05-31" in working
+    assert "<details" in html and "2026年4月1日" in working and "2026年5月31日" in working
     assert ">103.00<" in working and ">61<" in working and "0.001" in working
     assert "催告" in html and "136****0104" in html and "13600000104" not in html
 
@@ -72,8 +72,8 @@ def test_unknown_unit_is_404(clerk, examples):
 def test_timeline_reads_as_sentences_newest_first(clerk, examples):
     html = household(clerk, examples, "0104").page()
     timeline = html[html.index('data-testid="timeline"'):]
-    assert "2026-03-10 收到缴费 500.00 元（微信支付，流水号 EX0004）" in timeline
-    assert "出账 2026-03 物业管理费：300.00 元，2026-03-31 到期" in timeline
+    assert "2026年3月10日 收到缴费 500.00 元（微信支付，流水号 EX0004）" in timeline
+    assert "出账 2026-03 物业管理费：300.00 元，2026年3月31日 到期" in timeline
     kinds = re.findall(r'data-testid="timeline-item" data-kind="(\w+)"', timeline)
     assert kinds[0] == "payment_posted" and kinds[-1] == "unit_created"
 
@@ -91,7 +91,7 @@ def test_payment_changes_the_balance_and_the_timeline(clerk, examples):
     assert "已入账 50.00 元（流水号 WEB-0001）。当前欠费 59.28 元，预存 0.00 元。" in html
     kinds = re.findall(r'data-testid="timeline-item" data-kind="(\w+)"', html)
     assert kinds[0] == "payment_posted"
-    assert "2026-05-31 收到缴费 50.00 元（微信支付，流水号 WEB-0001）" in html
+    assert "2026年5月31日 收到缴费 50.00 元（微信支付，流水号 WEB-0001）" in html
     payment = db.session.execute(select(Payment).where(Payment.reference == "WEB-0001")).scalar_one()
     assert (payment.amount_fen, payment.created_by, payment.method) == (5000, "clerk", "wechat")
 
@@ -122,7 +122,7 @@ def test_bad_amounts_return_the_form_with_the_message_at_the_field(clerk, exampl
 
 
 @pytest.mark.parametrize("paid_on, message", [
-    ("2026-06-01", "缴费日期 2026-06-01 晚于今天。"),
+    ("2026-06-01", "缴费日期 2026年6月1日 晚于今天。"),
     ("2026-13-01", "请输入日期，例如 2026-05-31。"),
     ("yesterday", "请输入日期，例如 2026-05-31。"),
     ("", "请输入缴费日期。"),
@@ -175,7 +175,7 @@ def test_manager_reverses_a_payment_with_a_reason(client, login, examples):
     # Without the 500.00 both charges are unpaid again.
     assert by_testid(html, "balance-principal") == "600.00"
     assert "已冲正缴费 EX0004（500.00 元）。" in html
-    assert "自 2026-05-31 起冲正缴费 EX0004（500.00 元）：bank returned it" in html
+    assert "自 2026年5月31日 起冲正缴费 EX0004（500.00 元）：bank returned it" in html
     response = page.post("reversals", {"reverse-payment": payment.id, "reverse-reason": "again"})
     assert response.status_code == 409 and "缴费 EX0004 已冲正，本次未重复冲正。" in text_of(response)
     assert count(Reversal) == 1
@@ -206,7 +206,7 @@ def test_contact_is_logged(clerk, examples):
     assert not contact.policy_breach
     html = page.page()
     assert "联系记录已保存：电话，promised to pay next week。" in html
-    assert "2026-05-31 10:00 通过电话联系，联系对象：业主本人，结果：promised to pay next week" in html
+    assert "2026年5月31日 10:00 通过电话联系，联系对象：业主本人，结果：promised to pay next week" in html
 
 
 def test_contact_at_23_00_needs_a_justification_and_is_then_flagged(clerk, examples):
@@ -275,7 +275,7 @@ def test_promise_is_kept_by_payments(clerk, examples):
                          token_form="promise")
     assert response.status_code == 302
     html = page.page()
-    assert "已记录还款承诺：2026-06-10 前还款 60.00 元。" in html
+    assert "已记录还款承诺：2026年6月10日 前还款 60.00 元。" in html
     assert 'data-testid="promise-row" data-status="pending"' in html
     page.pay("30.00", "PR-1")
     assert 'data-status="pending"' in page.page()
@@ -300,7 +300,7 @@ def test_promise_bad_input_and_double_click(clerk, examples):
     assert response.status_code == 422 and "金额最多保留两位小数（到分）。" in text_of(response)
     response = page.post("promises", {"promise-amount": "10.00", "promise-promised_on": "2026-05-30"},
                          token_form="promise")
-    assert response.status_code == 422 and "承诺日期 2026-05-30 已经过去。" in text_of(response)
+    assert response.status_code == 422 and "承诺日期 2026年5月30日 已经过去。" in text_of(response)
     response = page.post("promises", {"promise-amount": "10.00", "promise-promised_on": "2027-07-01"},
                          token_form="promise")
     assert response.status_code == 422 and "承诺日期超过一年以后。" in text_of(response)
@@ -429,7 +429,7 @@ def test_english_timeline(clerk, examples):
     html = page.page()
     clerk.post("/language/en", data={"csrf_token": csrf_from(html), "next": page.url})
     html = page.page()
-    assert "Payment of 500.00 received on 2026-03-10 (WeChat Pay, reference EX0004)." in html
+    assert "Payment of 500.00 received on 10 Mar 2026 (WeChat Pay, reference EX0004)." in html
     assert "Show how the late fee was computed" in html
 
 
