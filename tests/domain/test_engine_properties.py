@@ -4,6 +4,10 @@ The oracle below is written from SPEC §3 alone, one calendar day at a time; the
 works in spans between events. For random unit histories (charges, payments — some
 naming periods —, waivers, hardship and plan suspensions, one or two policy versions)
 they must agree on every figure of every charge, on the credit and on the allocations.
+Relief histories add unit-wide hardship spans, waivers of both kinds and approved payment
+plans: the engine gets each plan as the service builds it (``plans.plan_state`` as of the
+statement's day, ``suspended_span``, a Suspension over the plan's charges), while the
+oracle decides day by day, from the payments alone, whether a plan is in good standing.
 
 The invariants the engine's docstring promises are checked on their own as well:
 nothing outstanding is negative; the accrued fee never decreases as the as-of date
@@ -28,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from arrears.domain.ledger import Charge, Payment, Suspension, Waiver, compute_statement
+from arrears.domain.plans import Instalment, plan_state, suspended_span
 from arrears.domain.policy import LateFeePolicy, PolicySchedule
 
 ONE_DAY = timedelta(days=1)
@@ -75,9 +80,29 @@ def oracle_billed_on(charge):
     return min(date(year, month, 1), charge.due_date)
 
 
-def oracle_statement(charges, payments, *, as_of, policies, waivers=(), suspensions=()):
-    """The statement as of ``as_of``, walking every calendar day."""
+def oracle_plan_breaks_on(plan, payments):
+    """The first day a plan is no longer in good standing (None: never), read from SPEC §4
+    with the documented choices of arrears/domain/plans.py: every payment from the day of
+    approval counts; instalment ``k`` still short of instalments 1..k at the end of
+    ``due_on + tolerance_days`` breaks the plan the day after."""
+    owed = 0
+    for instalment in plan.instalments:
+        owed += instalment.amount_fen
+        last_day = instalment.due_on + timedelta(days=plan.tolerance_days)
+        paid = sum(p.amount_fen for p in payments if plan.approved_on <= p.paid_on <= last_day)
+        if paid < owed:
+            return last_day + ONE_DAY
+    return None
+
+
+def oracle_statement(charges, payments, *, as_of, policies, waivers=(), suspensions=(), plans=()):
+    """The statement as of ``as_of``, walking every calendar day. ``plans`` are
+    ``PlanTerms``: a plan suspends its charges from approval while in good standing."""
     versions = sorted(policies, key=lambda policy: policy.effective_from)
+    # A break on day b depends on payments before b only, so it is the same whatever
+    # as_of is (a plan is judged on each day from what was paid by then).
+    plan_windows = [(plan.charge_ids, plan.approved_on, oracle_plan_breaks_on(plan, payments))
+                    for plan in plans]
 
     def policy_on(day):
         in_force = versions[0]
@@ -87,8 +112,12 @@ def oracle_statement(charges, payments, *, as_of, policies, waivers=(), suspensi
         return in_force
 
     def suspended(day, charge_id):
-        return any(s.start <= day <= s.end and (s.charge_ids is None or charge_id in s.charge_ids)
-                   for s in suspensions)
+        if any(s.start <= day <= s.end and (s.charge_ids is None or charge_id in s.charge_ids)
+               for s in suspensions):
+            return True
+        return any(charge_id in charge_ids and approved_on <= day
+                   and (breaks_on is None or day < breaks_on)
+                   for charge_ids, approved_on, breaks_on in plan_windows)
 
     oldest_due_first = sorted(charges, key=lambda c: (c.due_date, c.period, c.fee_item, str(c.id)))
     lines = {c.id: OracleLine(c) for c in oldest_due_first}
@@ -193,6 +222,32 @@ def oracle_statement(charges, payments, *, as_of, policies, waivers=(), suspensi
 # --- random unit histories -----------------------------------------------------------
 
 @dataclass(frozen=True)
+class PlanTerms:
+    """An approved payment plan over ``charge_ids`` (SPEC §4)."""
+
+    approved_on: date
+    instalments: tuple          # of arrears.domain.plans.Instalment
+    charge_ids: frozenset
+    tolerance_days: int
+
+
+# The open end of a plan in good standing, as in arrears/services/relief.py.
+FAR_FUTURE = date(9999, 12, 30)
+
+
+def service_plan_suspensions(plan, payments, as_of):
+    """The engine suspension of a plan as known on ``as_of``, built as
+    ``plan_suspensions`` in arrears/services/relief.py builds it."""
+    if plan.approved_on > as_of:
+        return []
+    state = plan_state(plan.instalments, [(p.paid_on, p.amount_fen) for p in payments],
+                       plan.approved_on, plan.tolerance_days, as_of)
+    start, end = suspended_span(plan.approved_on, state)
+    end = end or FAR_FUTURE
+    return [Suspension(start, end, plan.charge_ids)] if end >= start else []
+
+
+@dataclass(frozen=True)
 class History:
     charges: tuple
     payments: tuple
@@ -200,17 +255,26 @@ class History:
     suspensions: tuple
     policies: tuple
     as_of: date
+    plans: tuple = ()
+
+    def engine_suspensions(self):
+        """Hardship and other spans as given, and each plan's as known on ``as_of``."""
+        found = list(self.suspensions)
+        for plan in self.plans:
+            found += service_plan_suspensions(plan, self.payments, self.as_of)
+        return tuple(found)
 
     def statement(self, **changes):
         history = replace(self, **changes)
         return compute_statement(history.charges, history.payments, as_of=history.as_of,
                                  policies=PolicySchedule(history.policies),
-                                 waivers=history.waivers, suspensions=history.suspensions)
+                                 waivers=history.waivers,
+                                 suspensions=history.engine_suspensions())
 
     def oracle(self):
         return oracle_statement(self.charges, self.payments, as_of=self.as_of,
                                 policies=self.policies, waivers=self.waivers,
-                                suspensions=self.suspensions)
+                                suspensions=self.suspensions, plans=self.plans)
 
 
 RATES = [Decimal("0.001"), Decimal("0.0005"), Decimal("0.000333"), Decimal("0.0003")]
@@ -496,3 +560,140 @@ def test_the_order_of_arguments_does_not_matter_across_days(history):
                                  charges=history.charges[::-1])
     assert forward.charges == backward.charges
     assert forward.credit_fen == backward.credit_fen
+
+
+# --- relief: hardship spans, waivers and payment plans (SPEC §3, §4) ----------------------
+#
+# On top of a random history: unit-wide hardship spans (possibly overlapping, possibly
+# reaching back before a charge is due), more waivers of both kinds, and approved plans
+# over a subset of the charges with payments near their instalments so that some are
+# kept and some break. The engine gets each plan as the service builds it (plan_state as
+# of the statement's day -> suspended_span -> a charge-scoped Suspension); the oracle
+# judges each day by itself whether a plan is in good standing.
+
+@st.composite
+def relief_histories(draw):
+    history = draw(histories(max_payments=6))
+    charges = history.charges
+    ids = [c.id for c in charges]
+    start = min(oracle_billed_on(c) for c in charges)
+    end = max(c.due_date for c in charges) + timedelta(days=120)
+
+    def a_day(before=15, after=0):
+        return start + timedelta(days=draw(st.integers(-before, (end - start).days + after)))
+
+    hardship = []
+    for _ in range(draw(st.integers(0, 3))):
+        first = a_day(before=60)
+        hardship.append(Suspension(first, first + timedelta(days=draw(st.integers(0, 200)))))
+
+    waivers = []
+    for _ in range(draw(st.integers(0, 4))):
+        waived = draw(st.sampled_from(charges))
+        kind = draw(st.sampled_from(["principal", "late_fee"]))
+        amount = draw(st.one_of(st.integers(1, 5000), st.integers(1, 50000),
+                                st.just(waived.amount_fen)))
+        waivers.append(Waiver(waived.id, kind, amount, a_day()))
+
+    plans, payments = [], list(history.payments)
+    # mostly one plan or two; none sometimes
+    for _ in range(draw(st.sampled_from([1, 2, 0]))):
+        covered = frozenset(draw(st.lists(st.sampled_from(ids), min_size=1, unique=True)))
+        approved_on = a_day()
+        count = draw(st.integers(1, 4))
+        total = sum(c.amount_fen for c in charges if c.id in covered)
+        if draw(st.booleans()):   # instalments splitting the principal covered, as drawn up
+            cuts = sorted(draw(st.lists(st.integers(1, max(1, total - 1)), min_size=count - 1,
+                                        max_size=count - 1, unique=True))) if total > count else []
+            bounds = [0] + cuts + [total]
+            amounts = [b - a for a, b in zip(bounds, bounds[1:]) if b > a] or [total]
+        else:
+            amounts = [draw(st.integers(1, 60000)) for _ in range(count)]
+        due_on = approved_on + timedelta(days=draw(st.integers(0, 40)))
+        instalments = []
+        for number, amount in enumerate(amounts, start=1):
+            if number > 1:
+                due_on += timedelta(days=draw(st.integers(1, 45)))
+            instalments.append(Instalment(number, due_on, amount))
+            # the household pays this instalment: in full, short or over, early or late
+            if draw(st.integers(0, 3)):
+                paid = draw(st.sampled_from([amount, amount, amount - 1, amount + 1, amount // 2]))
+                if paid > 0:
+                    payments.append(Payment(f"i{len(payments)}", paid,
+                                            due_on + timedelta(days=draw(st.integers(-10, 10)))))
+        plans.append(PlanTerms(approved_on, tuple(instalments), covered,
+                               draw(st.sampled_from([0, 3, 7]))))
+    return replace(history, payments=tuple(payments), waivers=history.waivers + tuple(waivers),
+                   suspensions=history.suspensions + tuple(hardship), plans=tuple(plans))
+
+
+def relief_days(history):
+    """Every day something happens or stops happening in a relief history, and the day
+    before each."""
+    days = {c.due_date for c in history.charges} | {oracle_billed_on(c) for c in history.charges}
+    days |= {p.paid_on for p in history.payments} | {w.effective_on for w in history.waivers}
+    days |= {s.start for s in history.suspensions} | {s.end for s in history.suspensions}
+    for plan in history.plans:
+        days.add(plan.approved_on)
+        for instalment in plan.instalments:
+            days |= {instalment.due_on, instalment.due_on + timedelta(days=plan.tolerance_days + 1)}
+    days |= {day - ONE_DAY for day in days} | {day + ONE_DAY for day in days}
+    return sorted(day for day in days if day <= history.as_of)
+
+
+@PROPERTY_SETTINGS
+@given(relief_histories())
+def test_engine_matches_the_oracle_with_hardship_waivers_and_plans(history):
+    assert_agrees(history)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(relief_histories())
+def test_engine_matches_the_oracle_with_relief_after_every_event(history):
+    """As of every day of the history where something starts, ends or breaks (a plan
+    judged as known on that day), the day before and the day after."""
+    for day in relief_days(history):
+        assert_agrees(replace(history, as_of=day))
+
+
+@PROPERTY_SETTINGS
+@given(relief_histories())
+def test_relief_never_raises_what_is_owed(history):
+    """Taking away every hardship span, plan and waiver never lowers any charge's accrued
+    fee or anything outstanding: relief only ever spares the household."""
+    relieved = history.statement()
+    without = history.statement(suspensions=(), plans=(), waivers=())
+    for line in relieved.charges:
+        other = without.charge(line.charge.id)
+        assert line.accrued_exact <= other.accrued_exact
+        assert line.principal_outstanding_fen <= other.principal_outstanding_fen
+        assert line.late_fee_outstanding_fen <= other.late_fee_outstanding_fen
+
+
+@PROPERTY_SETTINGS
+@given(relief_histories())
+def test_invariants_hold_with_relief(history):
+    statement = history.statement()
+    for line in statement.charges:
+        assert line.principal_outstanding_fen >= 0 and line.late_fee_outstanding_fen >= 0
+        assert (line.principal_paid_fen + line.principal_waived_fen
+                + line.principal_outstanding_fen) == line.charge.amount_fen
+        assert line.late_fee_paid_fen <= line.late_fee_accrued_fen
+    counted = [p for p in history.payments if p.paid_on <= history.as_of]
+    assert sum(p.amount_fen for p in counted) == (
+        sum(line.principal_paid_fen + line.late_fee_paid_fen for line in statement.charges)
+        + statement.credit_fen)
+
+
+@PROPERTY_SETTINGS
+@given(relief_histories())
+def test_the_oracle_and_plans_agree_on_the_break(history):
+    """plans.plan_state and the oracle's own reading of SPEC §4 find the same break day."""
+    for plan in history.plans:
+        state = plan_state(plan.instalments, [(p.paid_on, p.amount_fen) for p in history.payments],
+                           plan.approved_on, plan.tolerance_days, history.as_of)
+        breaks_on = oracle_plan_breaks_on(plan, history.payments)
+        if breaks_on is not None and breaks_on <= history.as_of:
+            assert (state.status, state.broken_on) == ("broken", breaks_on)
+        else:
+            assert state.status != "broken"
