@@ -18,7 +18,7 @@ def create_app(test_config=None):
         app.config["ARREARS_DATA_DIR"] = app.instance_path
 
     from . import models  # noqa: F401  (registers the tables)
-    from .services import notices, relief  # noqa: F401  (register limitation interruptions: notices, plans)
+    from .services import cases, notices, relief  # noqa: F401  (limitation interruptions: notices, plans, filings)
     from .cli import init_app as init_cli
     from .extensions import db, install_sqlite_pragmas, migrate
     from .web import init_app as init_web

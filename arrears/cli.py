@@ -366,17 +366,39 @@ def worker_command(no_resume):
 
 
 @arrears.command("verify-chain")
+@click.option("--checkpoint", "checkpoint", type=click.Path(dir_okay=False),
+              help="Also check the chain against a signed checkpoint file (truncated or rebuilt?).")
 @friendly
-def verify_chain_command():
-    """Recompute the evidence chain; exit 1 naming the first event that does not match."""
+def verify_chain_command(checkpoint):
+    """Recompute the evidence chain and check the ledger rows against their events; exit 1
+    naming the first event that does not match, or every record that disagrees."""
     from .services.evidence import chain_head, verify_chain
+    from .services.integrity import verify_records
     try:
         count = verify_chain()
     except ChainBroken as broken:
         click.echo(f"evidence chain BROKEN at event {broken.seq}: {broken.reason}", err=True)
         sys.exit(1)
+    problems = verify_records()
+    if checkpoint:
+        from .services.checkpoints import verify_against
+        problems += [f"checkpoint: {problem}" for problem in verify_against(checkpoint)]
+    if problems:
+        for problem in problems:
+            click.echo(f"BROKEN: {problem}", err=True)
+        sys.exit(1)
     seq, head = chain_head()
     click.echo(f"evidence chain intact: {count} event(s); head {seq} {head[:16]}")
+    click.echo("records agree with their events" + ("; the chain matches the checkpoint" if checkpoint else ""))
+
+
+@arrears.command("checkpoint")
+@friendly
+def checkpoint_command():
+    """Write a signed checkpoint of the chain's head to ARREARS_DATA_DIR/checkpoints/ (keep a copy elsewhere)."""
+    from .services.checkpoints import write_checkpoint
+    path = write_checkpoint("cli")
+    click.echo(path)
 
 
 @arrears.command("export-events")

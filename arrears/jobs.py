@@ -10,7 +10,7 @@ issues only the notices still missing (see ``services/batches.py``).
 """
 import os
 
-from huey import RedisHuey, SqliteHuey
+from huey import RedisHuey, SqliteHuey, crontab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,6 +49,24 @@ def run_batch_job(batch_id):
     from .services.batches import run_batch
     with _application().app_context():
         run_batch(batch_id)
+
+
+# Huey's schedule is in UTC: 15:55 UTC is 23:55 in Asia/Shanghai.
+@huey.periodic_task(crontab(hour="15", minute="55"))
+def daily_checkpoint():
+    """Every evening: a signed checkpoint of the chain's head, and the breaks of payment
+    plans recorded (a plan breaks by the calendar, with no act that would record it)."""
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .models import Unit
+    from .services.checkpoints import write_checkpoint
+    from .services.relief import approved_plan_unit_ids, record_plan_breaks
+    with _application().app_context():
+        for unit_id in approved_plan_unit_ids():
+            record_plan_breaks(db.session.get(Unit, unit_id))
+        write_checkpoint("worker")
+        db.session.remove()
 
 
 def enqueue_batch(batch_id, app=None):

@@ -13,7 +13,8 @@ Choices where the SPEC is silent (also in docs/relief.md):
 - the break day of instalment ``k`` is ``due_on + tolerance_days + 1``: with the default
   7 days, an instalment due on 10 June breaks the plan on 18 June if it is still short at
   the end of 17 June;
-- a plan whose payments reach what it covers is ``completed`` on the day they do.
+- a plan whose payments reach what it covers is ``completed`` on the day they do; its
+  suspension ends that day.
 
 Pure functions of dates and integer fen.
 """
@@ -119,7 +120,12 @@ def next_possible_break(instalments, payments, approved_on, tolerance_days, afte
 
 def suspended_span(approved_on, state):
     """``(start, end)`` of the days the plan suspends accrual on its charges, as known on
-    the state's day: from approval to the day before the break (or open-ended, ``None``)."""
+    the state's day: from approval to the day before the break, to the day it was
+    completed, or open-ended (``None``) while it runs. Ending at completion matters when
+    the household's payments went to older charges outside the plan: whatever the plan's
+    charges still owe then accrues again."""
     if state.status == BROKEN:
         return approved_on, state.broken_on - timedelta(days=1)
+    if state.status == COMPLETED:
+        return approved_on, state.completed_on
     return approved_on, None

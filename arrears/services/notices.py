@@ -294,7 +294,8 @@ def add_delivery(notice, attempt, actor, proofs=(), via="office"):
                                      created_by=actor))
         stored.append({"file": filename[:200], "sha256": sha, "bytes": len(data)})
     append_event("delivery_recorded", actor, db.session.get(Unit, notice.unit_id).ref, {
-        "serial": notice.serial, "kind": notice.kind, "method": attempt.method, "outcome": attempt.outcome,
+        "delivery_id": delivery.id, "serial": notice.serial, "kind": notice.kind, "method": attempt.method,
+        "outcome": attempt.outcome,
         "date": attempt.attempted_on.isoformat(), "signer": attempt.signer or None,
         "relation": attempt.relation or None, "tracking_no": attempt.tracking_no or None,
         "at_registered_address": attempt.at_registered_address, "counts_as_delivered": delivery.counts_as_delivered,

@@ -247,6 +247,14 @@ def approved_plans(unit_id):
     return [(plan, approved_on) for plan, approved_on in rows]
 
 
+def approved_plan_unit_ids():
+    """Units with an approved plan whose break is not recorded yet."""
+    broken = select(PlanBreak.plan_id)
+    return sorted(set(db.session.execute(
+        select(PaymentPlan.unit_id).join(Decision, (Decision.subject == "plan") & (Decision.request_id == PaymentPlan.id))
+        .where(Decision.outcome == "approved", PaymentPlan.id.not_in(broken))).scalars()))
+
+
 def record_plan_breaks(unit, today=None):
     """Record the break of every approved plan of the unit that has broken by ``today``
     and is not recorded yet; returns the plans newly recorded as broken. Runs in the

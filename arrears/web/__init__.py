@@ -39,6 +39,8 @@ def init_app(app):
     from .household import bp as household_bp
     from .households import bp as households_bp
     from .language import bp as language_bp
+    from .notices import bp as notices_bp
+    from .verify import bp as verify_bp
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -49,7 +51,8 @@ def init_app(app):
     bootstrap.init_app(app)
     init_formats(app)
 
-    for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp):
+    for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp,
+                      notices_bp, verify_bp):
         app.register_blueprint(blueprint)
     init_errors(app)
 
@@ -63,11 +66,11 @@ def init_app(app):
     def layout_context():
         def nav_items():
             from flask_login import current_user
-            items = [("dashboard.index", _l("Overview")), ("households.index", _l("Households")),
-                     ("admin.index", _l("Administration"))]
-            return [(endpoint, label) for endpoint, label in items
-                    if endpoint in app.view_functions
-                    and (endpoint != "admin.index" or current_user.has_role("admin"))]
+            items = [("dashboard.index", _l("Overview"), None), ("households.index", _l("Households"), None),
+                     ("notices.batches", _l("Print notices"), ("clerk", "manager")),
+                     ("admin.index", _l("Administration"), ("admin",))]
+            return [(endpoint, label) for endpoint, label, roles in items
+                    if endpoint in app.view_functions and (roles is None or current_user.has_role(*roles))]
         return {"current_language": select_language(), "languages": app.config["LANGUAGES"],
                 "nav_items": nav_items, "role_label": lambda role: ROLE_LABELS.get(role, role)}
 

@@ -95,14 +95,26 @@ def oracle_plan_breaks_on(plan, payments):
     return None
 
 
+def oracle_plan_completed_on(plan, payments):
+    """The day the payments from approval on reach what the plan covers (None: never):
+    the plan's suspension ends that day."""
+    covered, paid = sum(i.amount_fen for i in plan.instalments), 0
+    for payment in sorted(payments, key=lambda p: p.paid_on):
+        if payment.paid_on >= plan.approved_on:
+            paid += payment.amount_fen
+            if paid >= covered:
+                return payment.paid_on
+    return None
+
+
 def oracle_statement(charges, payments, *, as_of, policies, waivers=(), suspensions=(), plans=()):
     """The statement as of ``as_of``, walking every calendar day. ``plans`` are
     ``PlanTerms``: a plan suspends its charges from approval while in good standing."""
     versions = sorted(policies, key=lambda policy: policy.effective_from)
     # A break on day b depends on payments before b only, so it is the same whatever
     # as_of is (a plan is judged on each day from what was paid by then).
-    plan_windows = [(plan.charge_ids, plan.approved_on, oracle_plan_breaks_on(plan, payments))
-                    for plan in plans]
+    plan_windows = [(plan.charge_ids, plan.approved_on, oracle_plan_breaks_on(plan, payments),
+                     oracle_plan_completed_on(plan, payments)) for plan in plans]
 
     def policy_on(day):
         in_force = versions[0]
@@ -116,8 +128,8 @@ def oracle_statement(charges, payments, *, as_of, policies, waivers=(), suspensi
                for s in suspensions):
             return True
         return any(charge_id in charge_ids and approved_on <= day
-                   and (breaks_on is None or day < breaks_on)
-                   for charge_ids, approved_on, breaks_on in plan_windows)
+                   and (breaks_on is None or day < breaks_on) and (completed_on is None or day <= completed_on)
+                   for charge_ids, approved_on, breaks_on, completed_on in plan_windows)
 
     oldest_due_first = sorted(charges, key=lambda c: (c.due_date, c.period, c.fee_item, str(c.id)))
     lines = {c.id: OracleLine(c) for c in oldest_due_first}

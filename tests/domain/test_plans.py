@@ -229,9 +229,9 @@ def test_no_next_break_once_broken_or_completed():
     assert next_break([("2026-04-10", 60000)], "2026-04-10") is None
 
 
-def test_suspended_span_runs_from_approval_to_the_day_before_the_break():
+def test_suspended_span_runs_from_approval_to_the_break_or_the_completion():
     broken = state([], "2026-06-01")
     assert suspended_span(APPROVED, broken) == (APPROVED, d("2026-05-07"))
     assert suspended_span(APPROVED, state([], "2026-05-07")) == (APPROVED, None)
     completed = state([("2026-04-10", 60000)], "2026-06-01")
-    assert suspended_span(APPROVED, completed) == (APPROVED, None)
+    assert suspended_span(APPROVED, completed) == (APPROVED, d("2026-04-10"))

@@ -266,8 +266,9 @@ def test_plan_kept_to_the_end_has_no_fee_during_it():
 
     done = PLAN.state(payments, d("2026-12-31"))
     assert (done.status, done.completed_on, done.paid_fen) == (COMPLETED, d("2026-06-30"), 60000)
+    # A completed plan's suspension ends on the day it was completed.
     assert PLAN.suspensions(payments, d("2026-12-31")) == [
-        Suspension(d("2026-04-01"), FAR_FUTURE, frozenset({"jan", "feb"}))]
+        Suspension(d("2026-04-01"), d("2026-06-30"), frozenset({"jan", "feb"}))]
     assert table(plan_statement(charges, payments, d("2026-12-31"))) == [
         ("jan", "300.00", "0.00", "0.00", 0, "17.70", "0.00", "0.00", "17.70"),
         ("feb", "300.00", "0.00", "0.00", 0, "9.30", "0.00", "0.00", "9.30")]

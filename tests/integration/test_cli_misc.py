@@ -274,4 +274,5 @@ def test_init_db_then_the_commands_work(empty_app):
     result = run(empty_app, "statement", "示例花园/3栋/1201", "--as-of", "2026-05-31")
     assert result.exit_code == 1
     assert result.stderr == "error: unit 示例花园/3栋/1201 does not exist\n"
-    assert run(empty_app, "verify-chain").stdout == f"evidence chain intact: 0 event(s); head 0 {'0' * 16}\n"
+    assert run(empty_app, "verify-chain").stdout == (f"evidence chain intact: 0 event(s); head 0 {'0' * 16}\n"
+                                                           "records agree with their events\n")

@@ -98,7 +98,8 @@ def verify(cli):
 def intact_output(count, head_seq):
     head = stored(head_seq)["hash"]
     db.session.rollback()
-    return f"evidence chain intact: {count} event(s); head {head_seq} {head[:16]}\n"
+    return (f"evidence chain intact: {count} event(s); head {head_seq} {head[:16]}\n"
+            "records agree with their events\n")
 
 
 def is_postgresql():
@@ -200,7 +201,8 @@ def test_verify_chain_passes_and_prints_the_head(cli, history):
 def test_verify_chain_on_an_empty_chain(cli):
     result = verify(cli)
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"evidence chain intact: 0 event(s); head 0 {'0' * 16}\n"
+    assert result.stdout == (f"evidence chain intact: 0 event(s); head 0 {'0' * 16}\n"
+                             "records agree with their events\n")
 
 
 # -- tampering around the application ------------------------------------------------------
@@ -335,7 +337,7 @@ def test_export_events_writes_the_chain_as_stored(cli, history, tmp_path):
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert hashlib.sha256((event["prev_hash"] + "\n" + canonical).encode("utf-8")).hexdigest() == event["hash"]
         prev_hash = event["hash"]
-    assert verify(cli).stdout.endswith(f"head 13 {prev_hash[:16]}\n")
+    assert verify(cli).stdout.endswith(f"head 13 {prev_hash[:16]}\nrecords agree with their events\n")
 
 
 def test_export_events_shows_a_tampered_event_as_stored(cli, history, tmp_path):

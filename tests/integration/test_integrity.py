@@ -1,0 +1,185 @@
+"""Tampering with the ledger rows and the chain's tail around the application (raw SQL,
+the append-only triggers lifted for the moment): ``verify-chain`` names the record,
+and passes again once it is restored; a signed checkpoint catches a truncated or
+rebuilt chain (issue 6)."""
+import json
+import os
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import text
+
+from arrears.extensions import db
+from notice_helpers import clock, household  # noqa: F401  (fixtures)
+
+
+def is_postgresql():
+    return db.engine.dialect.name == "postgresql"
+
+
+def guard(table, on):
+    """Lift or restore a table's append-only triggers (the SQL of migrations/append_only.py)."""
+    if is_postgresql():
+        db.session.execute(text(f"ALTER TABLE {table} {'ENABLE' if on else 'DISABLE'} TRIGGER {table}_append_only"))
+        return
+    for action in ("UPDATE", "DELETE"):
+        if on:
+            db.session.execute(text(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'append-only table {table}: {action} refused'); END"))
+        else:
+            db.session.execute(text(f"DROP TRIGGER {table}_no_{action.lower()}"))
+
+
+@contextmanager
+def around(table):
+    db.session.rollback()
+    guard(table, False)
+    db.session.commit()
+    try:
+        yield db.session
+        db.session.commit()
+    finally:
+        db.session.rollback()
+        guard(table, True)
+        db.session.commit()
+
+
+def sql(table, statement, **values):
+    with around(table) as session:
+        session.execute(text(statement), values)
+
+
+def verify(cli, *extra):
+    return cli("verify-chain", *extra)
+
+
+def intact(cli):
+    result = verify(cli)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("records agree with their events\n")
+
+
+def broken_with(cli, message, *extra):
+    result = verify(cli, *extra)
+    assert result.exit_code == 1
+    assert message in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_a_changed_charge_amount_is_named_and_restoring_it_passes_again(cli, household):
+    intact(cli)
+    charge_id, amount = db.session.execute(text("SELECT id, amount_fen FROM charges ORDER BY id LIMIT 1")).one()
+    sql("charges", "UPDATE charges SET amount_fen = 3 WHERE id = :id", id=charge_id)
+    broken_with(cli, f"charges #{charge_id}: amount is 0.03 but its charge_billed event says 300.00")
+    sql("charges", "UPDATE charges SET amount_fen = :amount WHERE id = :id", amount=amount, id=charge_id)
+    intact(cli)
+
+
+def test_a_changed_payment_date_is_named_and_restoring_it_passes_again(cli, household):
+    payment_id, paid_on = db.session.execute(text("SELECT id, paid_on FROM payments")).one()
+    sql("payments", "UPDATE payments SET paid_on = '2026-01-01' WHERE id = :id", id=payment_id)
+    broken_with(cli, f"payments #{payment_id}: paid_on is 2026-01-01 but its payment_posted event says 2026-03-02")
+    sql("payments", "UPDATE payments SET paid_on = :day WHERE id = :id", day=paid_on, id=payment_id)
+    intact(cli)
+
+
+def test_a_deleted_payment_is_named(cli, household):
+    row = db.session.execute(text("SELECT * FROM payments")).mappings().one()
+    db.session.rollback()
+    # Its projection rows point to it: those go first (they are derived, not evidence).
+    with around("payments") as session:
+        session.execute(text("DELETE FROM payment_allocations WHERE payment_id = :id"), {"id": row["id"]})
+        session.execute(text("DELETE FROM payments WHERE id = :id"), {"id": row["id"]})
+    broken_with(cli, f"payments: the row payment_id {row['id']} recorded by a payment_posted event is missing")
+    columns = ", ".join(row.keys())
+    sql("payments", f"INSERT INTO payments ({columns}) VALUES ({', '.join(':' + k for k in row.keys())})", **row)
+    intact(cli)
+
+
+def test_a_row_written_without_its_event_is_named(cli, household):
+    unit_id, fee_item_id = db.session.execute(text("SELECT unit_id, fee_item_id FROM charges LIMIT 1")).one()
+    db.session.execute(text(
+        "INSERT INTO charges (unit_id, fee_item_id, period, amount_fen, due_date, billed_on, created_at, created_by) "
+        "VALUES (:unit, :item, '2026-09', 99900, '2026-09-30', '2026-09-01', '2026-05-31 00:00:00', 'mallory')"),
+        {"unit": unit_id, "item": fee_item_id})
+    charge_id = db.session.execute(text("SELECT max(id) FROM charges")).scalar_one()
+    db.session.commit()
+    broken_with(cli, f"charges #{charge_id}: no charge_billed event records it")
+
+
+def test_a_changed_event_hash_is_named(cli, household):
+    seq, original = db.session.execute(text("SELECT seq, hash FROM evidence_events ORDER BY seq LIMIT 1 OFFSET 2")).one()
+    sql("evidence_events", "UPDATE evidence_events SET hash = :h WHERE seq = :seq", h="f" * 64, seq=seq)
+    broken_with(cli, f"evidence chain BROKEN at event {seq}")
+    sql("evidence_events", "UPDATE evidence_events SET hash = :h WHERE seq = :seq", h=original, seq=seq)
+    intact(cli)
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+def test_a_truncated_tail_is_caught_by_a_checkpoint(app, cli, household):
+    written = cli("checkpoint")
+    assert written.exit_code == 0, written.output
+    path = written.stdout.strip()
+    assert os.path.dirname(path) == os.path.join(app.config["ARREARS_DATA_DIR"], "checkpoints")
+    checkpoint = json.load(open(path, encoding="utf-8"))["checkpoint"]
+    result = verify(cli, "--checkpoint", path)
+    assert result.exit_code == 0, result.output
+    assert "matches the checkpoint" in result.stdout
+    # Cut the chain back to before the checkpoint: the chain itself still verifies...
+    tail = db.session.execute(text("SELECT * FROM evidence_events WHERE seq >= :seq ORDER BY seq"),
+                              {"seq": checkpoint["seq"]}).mappings().all()
+    db.session.rollback()
+    sql("evidence_events", "DELETE FROM evidence_events WHERE seq >= :seq", seq=checkpoint["seq"])
+    plain = verify(cli)
+    assert "evidence chain intact" in plain.stdout
+    # ...but not against the checkpoint.
+    broken_with(cli, f"checkpoint: truncated: the chain ends at event {checkpoint['seq'] - 1} but the checkpoint",
+                "--checkpoint", path)
+    for row in tail:
+        sql("evidence_events", "INSERT INTO evidence_events (seq, at, kind, actor, unit, data, prev_hash, hash) "
+            "VALUES (:seq, :at, :kind, :actor, :unit, :data, :prev_hash, :hash)", **row)
+    assert verify(cli, "--checkpoint", path).exit_code == 0
+
+
+def rebuild_from(seq, actor):
+    """Rewrite event ``seq``'s actor and re-seal it and every later event, as a forger would:
+    the chain verifies again on its own."""
+    from arrears.domain.evidence import event_hash
+    rows = db.session.execute(text("SELECT * FROM evidence_events WHERE seq >= :seq ORDER BY seq"),
+                              {"seq": seq}).mappings().all()
+    prev_hash = db.session.execute(text("SELECT prev_hash FROM evidence_events WHERE seq = :seq"),
+                                   {"seq": seq}).scalar_one()
+    db.session.rollback()
+    with around("evidence_events") as session:
+        for row in rows:
+            event = {**row, "data": json.loads(row["data"]), "prev_hash": prev_hash}
+            if row["seq"] == seq:
+                event["actor"] = actor
+            digest = event_hash(event)
+            session.execute(text("UPDATE evidence_events SET actor = :actor, prev_hash = :prev, hash = :hash "
+                                 "WHERE seq = :seq"),
+                            {"actor": event["actor"], "prev": prev_hash, "hash": digest, "seq": row["seq"]})
+            prev_hash = digest
+    return rows
+
+
+def test_a_rebuilt_chain_and_an_edited_checkpoint_are_caught(app, cli, household):
+    path = cli("checkpoint").stdout.strip()
+    document = json.load(open(path, encoding="utf-8"))
+    seq = document["checkpoint"]["seq"]
+    original = rebuild_from(seq - 2, "mallory")
+    assert "evidence chain intact" in verify(cli).stdout  # on its own, the forged chain passes
+    broken_with(cli, f"checkpoint: rebuilt: event {seq}'s hash is", "--checkpoint", path)
+    with around("evidence_events") as session:
+        for row in original:
+            session.execute(text("UPDATE evidence_events SET actor = :actor, prev_hash = :prev_hash, hash = :hash "
+                                 "WHERE seq = :seq"), dict(row))
+    assert verify(cli, "--checkpoint", path).exit_code == 0
+    # A checkpoint edited to match another chain no longer matches its signature.
+    document["checkpoint"]["hash"] = "e" * 64
+    edited = os.path.join(os.path.dirname(path), "edited.json")
+    json.dump(document, open(edited, "w", encoding="utf-8"))
+    broken_with(cli, "edited.json: the signature does not match its content", "--checkpoint", edited)
+    broken_with(cli, "no such file", "--checkpoint", edited + ".missing")
