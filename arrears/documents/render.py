@@ -3,8 +3,10 @@
 - ``render_html(template, context, language)`` renders a template of ``notices/`` with
   Flask's Jinja environment (so ``_()`` is Flask-Babel's gettext), under
   ``force_locale(language)``; it needs an app context.
-- ``render_document(template, context, language, base_url)`` lays the HTML out with
-  WeasyPrint and returns a frozen ``Rendered(pdf, pages, seal_box)``. ``seal_box`` is
+- ``render_document(template, context, language, base_url, attachments)`` lays the HTML
+  out with WeasyPrint and returns a frozen ``Rendered(pdf, pages, seal_box)``;
+  ``attachments`` are ``(name, bytes or str)`` pairs embedded as PDF file attachments
+  (the bundle index carries its ``files.json`` this way). ``seal_box`` is
   where the element ``id="seal"`` lies: ``(page_index, x1, y1, x2, y2)`` in PDF points,
   origin at the bottom left of the page (what pyHanko's stamp field wants), or None
   when the document has no such element.
@@ -126,10 +128,11 @@ def _seal_box(document):
     return None
 
 
-def render_document(template, context, language="zh_CN", base_url=None):
-    """Render ``template`` with ``context`` to a PDF. Returns ``Rendered``; raises
-    ``ValueError`` for an unknown language and Jinja's errors for a broken template."""
-    from weasyprint import HTML
+def render_document(template, context, language="zh_CN", base_url=None, attachments=()):
+    """Render ``template`` with ``context`` to a PDF, embedding ``attachments``
+    (``(name, bytes or str)`` pairs; str is written as UTF-8). Returns ``Rendered``;
+    raises ``ValueError`` for an unknown language and Jinja's errors for a broken template."""
+    from weasyprint import HTML, Attachment
 
     html = render_html(template, context, language)
     font_config, stylesheet = print_resources()
@@ -137,5 +140,7 @@ def render_document(template, context, language="zh_CN", base_url=None):
         document = HTML(string=html, base_url=base_url or NOTICES_DIR + os.sep).render(
             stylesheets=[stylesheet], font_config=font_config)
         seal_box = _seal_box(document)
-        pdf = document.write_pdf()
+        files = [Attachment(file_obj=io.BytesIO(data.encode("utf-8") if isinstance(data, str) else data),
+                            name=name) for name, data in attachments]
+        pdf = document.write_pdf(attachments=files) if files else document.write_pdf()
     return Rendered(pdf=pdf, pages=len(document.pages), seal_box=seal_box)
