@@ -299,8 +299,10 @@ def _import_payments(records, actor):
             posted.append((unit, add_payment(unit, amount, paid_on, method, reference, actor)))
             touched[unit.id] = unit
         statements = {unit_id: refresh_unit_balances(unit) for unit_id, unit in touched.items()}
+        from .notices import number_receipt
         for unit, payment in posted:
-            record_payment_event(payment, unit, actor, statements[unit.id], "import")
+            receipt = number_receipt(payment, actor, today)
+            record_payment_event(payment, unit, actor, statements[unit.id], "import", receipt.serial)
         touched = {}  # balances are already current
     return errors, touched
 

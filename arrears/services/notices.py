@@ -47,17 +47,32 @@ class AlreadyIssued(ServiceError):
 def next_serial(prefix, year):
     """Take the next number of ``prefix-year`` in a transaction of its own: ``SL-2026-000001``.
     Call it with nothing else pending in the session."""
-    series = f"{prefix}-{year}"
     with atomic():
-        number = _bump(series)
-        if number is None:
-            try:
-                with db.session.begin_nested():
-                    db.session.add(SerialCounter(series=series, last=1))
-                number = 1
-            except IntegrityError:  # another process made the counter first
-                number = _bump(series)
+        return take_serial(prefix, year)
+
+
+def take_serial(prefix, year):
+    """The next number of ``prefix-year``, taken in the caller's transaction (it holds the
+    counter's row until it ends, and gives the number back if it rolls back)."""
+    series = f"{prefix}-{year}"
+    number = _bump(series)
+    if number is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(SerialCounter(series=series, last=1))
+            number = 1
+        except IntegrityError:  # another process made the counter first
+            number = _bump(series)
     return f"{series}-{number:06d}"
+
+
+def number_receipt(payment, actor, day):
+    """Give a payment its receipt number, in the posting's own transaction: every payment
+    posted is receipted; the signed PDF is made when it is first printed."""
+    receipt = Receipt(serial=take_serial(RECEIPT_SERIES, day.year), payment_id=payment.id, created_by=actor)
+    db.session.add(receipt)
+    db.session.flush()
+    return receipt
 
 
 def _bump(series):
@@ -437,6 +452,11 @@ def print_receipt(payment_id, actor):
             "serial": receipt.serial, "payment_id": payment.id, "amount": format_fen(payment.amount_fen),
             "copy_no": copy_no, "sha256": sha})
     return printed
+
+
+def receipt_serial(payment_id):
+    """The receipt number of a payment, or None."""
+    return db.session.execute(select(Receipt.serial).where(Receipt.payment_id == payment_id)).scalar_one_or_none()
 
 
 def find_receipt(serial):

@@ -139,14 +139,14 @@ def add_payment(unit, amount_fen, paid_on, method, reference, actor, periods=())
     return payment
 
 
-def record_payment_event(payment, unit, actor, statement, via):
+def record_payment_event(payment, unit, actor, statement, via, receipt=None):
     allocations = [{"period": _period_of(statement, a.charge_id), "principal": format_fen(a.principal_fen),
                     "late_fee": format_fen(a.late_fee_fen)}
                    for a in statement.allocations if a.payment_id == payment.id]
     append_event("payment_posted", actor, unit.ref, {
         "payment_id": payment.id, "amount": format_fen(payment.amount_fen), "paid_on": payment.paid_on.isoformat(),
         "method": payment.method, "reference": payment.reference, "periods": list(payment.period_list),
-        "allocations": allocations, "via": via})
+        "allocations": allocations, "via": via, **({"receipt": receipt} if receipt else {})})
 
 
 def _period_of(statement, charge_id):
@@ -161,7 +161,9 @@ def post_payment(unit, amount_fen, paid_on, method, reference, actor, periods=()
         reference = check_payment(unit, amount_fen, paid_on, method, reference, periods, today)
         payment = add_payment(unit, amount_fen, paid_on, method, reference, actor, periods)
         statement = refresh_unit_balances(unit)
-        record_payment_event(payment, unit, actor, statement, "office")
+        from .notices import number_receipt
+        receipt = number_receipt(payment, actor, today)
+        record_payment_event(payment, unit, actor, statement, "office", receipt.serial)
         return payment
 
 

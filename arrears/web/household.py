@@ -33,6 +33,7 @@ from ..services.errors import DuplicatePayment, NotFound, ServiceError
 from ..services.households import household_summary
 from ..services.ledger import local_today, unit_statement
 from ..services.personal_data import NoPhoneOnRecord, reveal_owner_phone
+from ..services.notices import receipt_serial
 from ..services.postings import post_payment, reverse_payment
 from .access import get_unit, role_required
 from .formats import ldate, ldatetime, money
@@ -346,6 +347,10 @@ def pay(unit_id):
     flash(_("Payment of %(amount)s posted (reference %(reference)s). Now owed: %(total)s; credit %(credit)s.",
             amount=money(payment.amount_fen), reference=payment.reference,
             total=money(statement.total_outstanding_fen), credit=money(statement.credit_fen)), "success")
+    serial = receipt_serial(payment.id)
+    if serial:
+        flash(_("Receipt %(serial)s is numbered for this payment: print it under Notices and receipts.",
+                serial=serial), "info")
     return back(unit)
 
 
@@ -556,6 +561,59 @@ def _label(labels, key):
     return str(labels.get(key, key or ""))
 
 
+NOTICE_KIND_LABELS = {"reminder": _l("Reminder"), "demand": _l("Demand"), "final": _l("Final notice")}
+OUTCOME_LABELS = {"delivered": _l("delivered"), "refused": _l("refused"), "returned": _l("returned")}
+CASE_STEP_LABELS = {"lawyer_assigned": _l("Lawyer assigned"), "lawsuit_filed": _l("Lawsuit filed"),
+                    "payment_order_filed": _l("Payment order applied for"), "hearing": _l("Hearing"),
+                    "judgment": _l("Judgment"), "settlement": _l("Settlement"), "enforcement": _l("Enforcement"),
+                    "closed": _l("Case closed")}
+
+
+# Timeline lines of the later capabilities: kind -> (data, get, day, amount) -> (text, flagged).
+EXTRA_EVENTS = {
+    "notice_issued": lambda data, get, day, amount: (_(
+        "%(kind)s %(serial)s issued for %(total)s (figures as of %(day)s).",
+        kind=_label(NOTICE_KIND_LABELS, data.get("kind")), serial=get("serial"), total=amount("total"),
+        day=day("as_of")), False),
+    "delivery_recorded": lambda data, get, day, amount: (_(
+        "Notice %(serial)s: delivery attempt on %(day)s, %(outcome)s%(counts)s.", serial=get("serial"),
+        day=day("date"), outcome=_label(OUTCOME_LABELS, data.get("outcome")),
+        counts=(" · " + _("counts as delivered")) if data.get("counts_as_delivered") else ""), False),
+    "receipt_printed": lambda data, get, day, amount: (_(
+        "Receipt %(serial)s printed for %(amount)s.", serial=get("serial"), amount=amount())
+        + ((" · " + _("copy %(n)s", n=get("copy_no"))) if data.get("copy_no") else ""), False),
+    "hardship_requested": lambda data, get, day, amount: (_(
+        "Hardship status requested from %(start)s to %(end)s.", start=day("start"), end=day("end")), False),
+    "hardship_rejected": lambda data, get, day, amount: (_("Hardship request rejected."), False),
+    "waiver_requested": lambda data, get, day, amount: ((_(
+        "Waiver requested: all the late fee for %(period)s.", period=get("period"))
+        if data.get("amount") == "all" else _(
+        "Waiver requested: %(amount)s %(kind)s for %(period)s.", amount=amount(),
+        kind=_label(WAIVER_KIND_LABELS, data.get("kind")), period=get("period"))), False),
+    "waiver_rejected": lambda data, get, day, amount: (_("Waiver request rejected."), False),
+    "waiver_reversed": lambda data, get, day, amount: (_(
+        "Waiver of %(amount)s for %(period)s undone: %(reason)s", amount=amount(), period=get("period"),
+        reason=get("reason")), True),
+    "plan_requested": lambda data, get, day, amount: (_(
+        "Payment plan drawn up for %(amount)s in %(count)s instalments.", amount=amount("covered"),
+        count=len(data.get("instalments") or ())), False),
+    "plan_approved": lambda data, get, day, amount: (_(
+        "Payment plan approved: no late fee on its charges while it is kept."), False),
+    "plan_rejected": lambda data, get, day, amount: (_("Payment plan rejected."), False),
+    "plan_broken": lambda data, get, day, amount: (_(
+        "Payment plan broken on %(day)s (instalment %(n)s unpaid): late fee accrues again.", day=day("broken_on"),
+        n=get("instalment")), True),
+    "plan_agreement_printed": lambda data, get, day, amount: (_(
+        "Payment plan agreement %(serial)s printed.", serial=get("serial")), False),
+    "bundle_exported": lambda data, get, day, amount: (_("Evidence bundle exported."), False),
+}
+for _step in CASE_STEP_LABELS:
+    EXTRA_EVENTS[f"case_{_step}"] = (lambda step: lambda data, get, day, amount: (
+        str(CASE_STEP_LABELS[step]) + " · " + ldate(get("on"))
+        + "".join(f" · {value}" for value in (get("lawyer"), get("court"), get("case_number"), get("note")) if value)
+        + (" · " + ", ".join(data["claims"]) if data.get("claims") else ""), step in ("lawsuit_filed", "judgment")))(_step)
+
+
 def describe(event, tz_name):
     """An evidence event as a readable line: ``{seq, when, actor, kind, text, flagged}``."""
     data = event["data"] if isinstance(event["data"], dict) else {}
@@ -610,6 +668,8 @@ def describe(event, tz_name):
                  status=_label(DISPUTE_LABELS, data.get("status")))
         if data.get("note"):
             text += " · " + get("note")
+    elif kind in EXTRA_EVENTS:
+        text, flagged = EXTRA_EVENTS[kind](data, get, day, amount)
     elif kind == "personal_data_viewed":
         text = _("Viewed in full: %(field)s.", field=_label(PERSONAL_DATA_LABELS, data.get("field")))
     elif kind == "stage_changed":

@@ -348,18 +348,19 @@ def batch_print(batch_id):
 
 @bp.app_template_global()
 def household_documents(unit_id):
-    """What ``notices/_household.html`` shows: notices with their delivery date, receipts,
-    and the household's payments (standing, last two years) without a receipt yet."""
+    """What ``notices/_household.html`` shows: notices with their delivery date, printed
+    receipts, and the household's latest payments whose receipt is not printed yet."""
     from sqlalchemy import select
     from ..extensions import db
     from ..models import Reversal
     from ..services.notices import unit_documents
     notices, receipts = unit_documents(unit_id)
-    with_receipt = {r.payment_id for r in receipts}
+    with_receipt = {r.payment_id for r in receipts if r.prints}
     reversed_ids = select(Reversal.payment_id).where(Reversal.payment_id.is_not(None))
     payments = db.session.execute(select(Payment).where(Payment.unit_id == unit_id, Payment.id.not_in(reversed_ids))
                                   .order_by(Payment.paid_on.desc(), Payment.id.desc()).limit(12)).scalars().all()
-    return {"notices": notices, "receipts": receipts, "kind_labels": KIND_LABELS, "issued": issued_on,
+    return {"notices": notices, "receipts": [r for r in receipts if r.prints], "kind_labels": KIND_LABELS,
+            "issued": issued_on,
             "unprinted": [p for p in payments if p.id not in with_receipt][:6],
             "suggested_kind": lambda stage: {"demand": "demand", "final": "final", "legal": "final"}.get(stage,
                                                                                                        "reminder")}
