@@ -27,13 +27,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from ..domain.contact_policy import ContactPolicy, in_quiet_hours, may_contact_today
+from ..domain.contact_policy import in_quiet_hours, may_contact_today
 from ..domain.limitation import add_years, expires_within, limitation_expiry
 from ..domain.stages import CLASSES, STAGES
 from ..extensions import db
 from ..models import (Building, Charge, ChargeBalance, Contact, Estate, Owner, Ownership, Payment, Promise,
                       Reversal, Unit, UnitBalance)
-from .collection import local_naive
+from .collection import contact_policy, local_naive
 from .households import escalation_states, household_stages
 from .ledger import INTERRUPTION_SOURCES, unit_statement
 from .reports import day_figures, derived_from
@@ -452,13 +452,15 @@ def _other_interruptions(unit_ids, as_of):
 
 # -- today's work queue ----------------------------------------------------------------------
 
-def work_queue(as_of, now, rows, size=QUEUE_SIZE, policy=ContactPolicy()):
+def work_queue(as_of, now, rows, size=QUEUE_SIZE, policy=None):
     """The households due a contact today that the contact policy allows, the largest
     amount first (then the later stage). ``now`` is an aware datetime.
 
     Due a contact: stage ``reminder``, ``demand`` or ``final``; no promise to pay falling
     due today or later; not contacted yet today (local time). Allowed: fewer than the
-    policy's attempts in its window (``may_contact_today``)."""
+    policy's attempts in its window (``may_contact_today``); ``policy`` defaults to the
+    configured one."""
+    policy = policy or contact_policy()
     tz_name = current_app.config["ARREARS_TIMEZONE"]
     local_now = local_naive(now, tz_name)
     candidates = sorted((h for h in rows if h.stage in QUEUE_STAGES),
@@ -540,7 +542,7 @@ def build_dashboard(as_of, now):
     collection = derived_from(snapshot, "collection", lambda: collection_by_month(as_of))
     return Dashboard(as_of=as_of, totals=counted[0], aging=counted[1], stages=counted[2], classes=counted[3],
                      collection=collection, watchlist=limitation_watchlist(as_of, rows, snapshot=snapshot),
-                     queue=work_queue(as_of, now, rows))
+                     queue=work_queue(as_of, now, rows, policy=contact_policy()))
 
 
 def legal_totals(as_of):
