@@ -37,3 +37,12 @@ def reveal_owner_phone(unit, actor):
             raise NoPhoneOnRecord(f"{unit.ref} has no owner's phone number on record")
         append_event("personal_data_viewed", actor, unit.ref, {"field": "owner_phone"})
         return phone
+
+
+def record_export(actor, file_format, filters, rows):
+    """Record that ``actor`` exported the household list (names and masked phones leave
+    the system): a ``households_exported`` event with the format, the filters and the
+    number of rows, before the file is handed out."""
+    with atomic():
+        append_event("households_exported", actor, None, {"format": file_format, "filters": filters,
+                                                          "rows": rows})

@@ -178,7 +178,8 @@ def check_balances(as_of, estate_id=None):
 FIGURE_NEUTRAL_EVENTS = frozenset({
     "login", "login_locked", "user_created", "user_deactivated", "user_reactivated", "password_reset",
     "role_changed", "estate_created", "building_created", "fee_item_created", "fee_item_activated",
-    "fee_item_deactivated", "notice_batch_created", "notice_batch_finished"})
+    "fee_item_deactivated", "notice_batch_created", "notice_batch_finished",
+    "households_exported", "checkpoint_written"})
 # More households named by new events than this: recompute everyone in one query instead.
 INCREMENTAL_LIMIT = 500
 

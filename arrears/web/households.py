@@ -19,6 +19,7 @@ from ..models import Building, Estate
 from ..services.households import (CLASS_FILTERS, NO_STAGE, SORTS, STAGE_FILTERS, ListQuery, all_households,
                                    list_households)
 from ..services.ledger import local_today
+from ..services.personal_data import record_export
 
 bp = Blueprint("households", __name__, url_prefix="/households")
 
@@ -105,8 +106,10 @@ def export_csv():
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
+    rows = list(export_rows())
+    record_export(current_user.username, "csv", export_args(), len(rows))
     writer.writerow(export_header())
-    writer.writerows(export_rows())
+    writer.writerows(rows)
     return Response(out.getvalue().encode("utf-8"), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename={export_name('csv')}"})
 
@@ -118,8 +121,10 @@ def export_xlsx():
     from openpyxl import Workbook
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Households"))
+    rows = list(export_rows())
+    record_export(current_user.username, "xlsx", export_args(), len(rows))
     sheet.append(export_header())
-    for row in export_rows():
+    for row in rows:
         sheet.append(row)
     out = io.BytesIO()
     workbook.save(out)

@@ -216,3 +216,19 @@ def test_english_list(clerk):
     clerk.post("/language/en", data={"csrf_token": csrf_from(html), "next": "/households/"})
     html = page(clerk)
     assert "5 households, owing 535.43 in total" in html and "Demand" in html
+
+
+def test_every_export_is_recorded_in_the_evidence_chain(clerk):
+    import json
+
+    from sqlalchemy import select
+
+    from arrears.extensions import db
+    from arrears.models import EvidenceEvent
+    clerk.get("/households/export.csv?stage=demand&sort=amount_asc")
+    clerk.get("/households/export.xlsx?q=0105")
+    events = db.session.execute(select(EvidenceEvent).where(EvidenceEvent.kind == "households_exported")
+                                .order_by(EvidenceEvent.seq)).scalars().all()
+    assert [(e.actor, json.loads(e.data)) for e in events] == [
+        ("clerk", {"format": "csv", "filters": {"stage": "demand", "sort": "amount_asc"}, "rows": 4}),
+        ("clerk", {"format": "xlsx", "filters": {"q": "0105"}, "rows": 1})]
