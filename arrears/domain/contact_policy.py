@@ -32,15 +32,17 @@ def attempts_in_window(moment: datetime, previous: list, policy: ContactPolicy =
     return [p for p in previous if since < p <= moment]
 
 
-def breaches(moment: datetime, previous: list, reached: str, policy: ContactPolicy = ContactPolicy()):
+def breaches(moment: datetime, previous: list, reached: str, policy: ContactPolicy = ContactPolicy(),
+             member_registered: bool = True):
     """What a contact at ``moment`` would break, given the household's ``previous``
-    attempts (local datetimes): a list of ``quiet_hours``, ``too_many``, ``not_household``."""
+    attempts (local datetimes): a list of ``quiet_hours``, ``too_many``, ``not_household``.
+    A household member counts only when registered (``member_registered``)."""
     found = []
     if in_quiet_hours(moment, policy):
         found.append(QUIET_HOURS)
     if len(attempts_in_window(moment, previous, policy)) >= policy.max_attempts:
         found.append(TOO_MANY)
-    if reached == "other":
+    if reached == "other" or (reached == "household_member" and not member_registered):
         found.append(NOT_HOUSEHOLD)
     return found
 

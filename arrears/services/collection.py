@@ -126,21 +126,23 @@ def previous_contacts(unit, before, tz_name, window_days):
     return [local_naive(moment, tz_name) for moment in rows if since <= as_utc(moment) <= before]
 
 
-def contact_breaches(unit, contacted_at, reached, policy=None):
+def contact_breaches(unit, contacted_at, reached, policy=None, member_registered=True):
     """What a contact at ``contacted_at`` (aware) reaching ``reached`` would break
     (under ``policy``, default the configured ``contact_policy()``)."""
     policy = policy or contact_policy()
     tz_name = unit.building.estate.timezone
     previous = previous_contacts(unit, as_utc(contacted_at), tz_name, policy.window_days)
-    return breaches(local_naive(contacted_at, tz_name), previous, reached, policy)
+    return breaches(local_naive(contacted_at, tz_name), previous, reached, policy, member_registered)
 
 
 def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=None, notes=None,
-                justification=None, form_token=None, policy=None, now=None):
+                justification=None, form_token=None, policy=None, now=None, member_id=None):
     """Record a contact attempt made at ``contacted_at`` (an aware datetime) under
     ``policy`` (default: the configured ``contact_policy()``). Raises
     ``ContactPolicyBreach`` when it breaks the policy without a ``justification``,
-    ``InvalidAct`` for bad input, ``AlreadySubmitted`` for a repeated form."""
+    ``InvalidAct`` for bad input, ``AlreadySubmitted`` for a repeated form. Reaching a
+    household member counts as within the policy only when ``member_id`` names one
+    registered for the household (``services/members.py``)."""
     now = now or datetime.now(timezone.utc)
     policy = policy or contact_policy()
     _check_token(form_token)
@@ -164,7 +166,9 @@ def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=
     justification = (justification or "").strip() or None
     notes = (notes or "").strip() or None
     with atomic():
-        found = contact_breaches(unit, contacted_at, reached, policy)
+        from .members import active_member
+        member = active_member(unit, member_id) if reached == "household_member" and member_id else None
+        found = contact_breaches(unit, contacted_at, reached, policy, member_registered=member is not None)
         if found and not justification:
             raise ContactPolicyBreach(found)
         contact = Contact(unit_id=unit.id, channel=channel, contacted_at=as_utc(contacted_at), staff=actor,
@@ -176,6 +180,8 @@ def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=
                 "contacted_at": as_utc(contacted_at).isoformat().replace("+00:00", "Z"),
                 "reached": reached, "outcome": outcome, "reason": reason or None, "notes": notes,
                 "policy_breach": bool(found), "breaches": found, "justification": justification}
+        if member is not None:
+            data["member"] = {"id": member.id, "name": member.name, "relation": member.relation}
         if form_token:
             data["form_token"] = form_token
         event = append_event("contact_logged", actor, unit.ref, data)

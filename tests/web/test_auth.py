@@ -91,8 +91,11 @@ def test_every_non_public_route_needs_a_login(app, client):
 
 def test_every_state_changing_route_refuses_get(app, client, login):
     login("admin")
-    for rule in app.url_map.iter_rules():
+    rules = list(app.url_map.iter_rules())
+    for rule in rules:
         if "POST" in rule.methods and "GET" not in rule.methods:
+            if any(other.rule == rule.rule and "GET" in other.methods for other in rules):
+                continue  # the address also shows a page (e.g. /notices/batches): GET reaches that view
             url = re.sub(r"<(?:\w+:)?(\w+)>", "1", rule.rule).replace("/1/", "/1/")
             if "language" in rule.endpoint:
                 url = "/language/en"
