@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import plans as plan_rules
@@ -466,3 +466,234 @@ def print_plan_agreement(plan_id, actor, language="zh_CN"):
         append_event("plan_agreement_printed", actor, unit.ref, {"plan_id": plan.id, "serial": serial,
                                                                   "sha256": sha})
     return agreement
+
+
+# -- read-only queries for the screens and the reports -------------------------------------------
+# Nothing below writes: the relief screens, the household page's relief section and the
+# relief reports read through these.
+
+PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    """A request of any kind with where it stands: ``state`` is pending, approved or rejected."""
+
+    subject: str  # hardship, waiver or plan
+    request: object
+    unit: object
+    decision: object | None
+    charge: object | None = None  # a waiver request's charge
+
+    @property
+    def state(self):
+        return PENDING if self.decision is None else self.decision.outcome
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """An approved plan and its state on ``as_of`` (``plans.PlanState``), its break and prints."""
+
+    plan: object
+    unit: object
+    approved_on: date
+    state: object
+    periods: tuple
+    agreements: tuple
+    as_of: date
+
+    @property
+    def days_late(self):
+        """Days the next instalment is past its date (0 when not late or none is due)."""
+        upcoming = self.state.next_instalment
+        if self.state.status != plan_rules.ACTIVE or upcoming is None:
+            return 0
+        return max(0, (self.as_of - upcoming.due_on).days)
+
+
+@dataclass(frozen=True)
+class SuspendedPeriod:
+    """Days ``start``..``end`` on which no late fee accrues: ``kind`` hardship (every charge;
+    ``ref_id`` the status) or plan (``charge_ids``; ``ref_id`` the plan)."""
+
+    start: date
+    end: date
+    kind: str
+    ref_id: int
+    charge_ids: frozenset | None = None
+
+    def covers(self, charge_id):
+        return self.charge_ids is None or charge_id in self.charge_ids
+
+
+def decision_of(subject, request_id):
+    """The ``Decision`` on a request, or None while it waits."""
+    return _decision(subject, request_id)
+
+
+def _decisions(subject, ids):
+    if not ids:
+        return {}
+    return {d.request_id: d for d in db.session.execute(
+        select(Decision).where(Decision.subject == subject, Decision.request_id.in_(ids))).scalars()}
+
+
+def request_lines(unit_id=None, pending_only=False):
+    """Requests of all three kinds (of one unit, or all), oldest first, with their decision."""
+    lines = []
+    for subject, model in REQUESTS.items():
+        query = select(model)
+        if subject == "waiver":
+            query = query.join(Charge, Charge.id == model.charge_id)
+            if unit_id is not None:
+                query = query.where(Charge.unit_id == unit_id)
+        elif unit_id is not None:
+            query = query.where(model.unit_id == unit_id)
+        if pending_only:
+            query = query.where(model.id.not_in(select(Decision.request_id).where(Decision.subject == subject)))
+        rows = db.session.execute(query.order_by(model.id)).scalars().all()
+        decided = _decisions(subject, [r.id for r in rows])
+        for row in rows:
+            charge = db.session.get(Charge, row.charge_id) if subject == "waiver" else None
+            unit = db.session.get(Unit, charge.unit_id if charge is not None else row.unit_id)
+            lines.append(RequestLine(subject, row, unit, decided.get(row.id), charge))
+    lines.sort(key=lambda l: (l.request.created_at, l.subject, l.request.id))
+    return lines
+
+
+def pending_requests():
+    """Every household's requests awaiting a decision, oldest first."""
+    return request_lines(pending_only=True)
+
+
+def unit_hardship_statuses(unit_id):
+    """The unit's approved hardship statuses, latest start first."""
+    return db.session.execute(select(HardshipStatus).where(HardshipStatus.unit_id == unit_id)
+                              .order_by(HardshipStatus.start_on.desc(), HardshipStatus.id.desc())).scalars().all()
+
+
+def unit_waivers(unit_id):
+    """``[(waiver, charge, reversal or None)]`` of the unit's approved waivers, newest first."""
+    rows = db.session.execute(select(Waiver, Charge).join(Charge, Charge.id == Waiver.charge_id)
+                              .where(Charge.unit_id == unit_id)
+                              .order_by(Waiver.approved_on.desc(), Waiver.id.desc())).all()
+    reversals = {r.waiver_id: r for r in db.session.execute(
+        select(WaiverReversal).where(WaiverReversal.waiver_id.in_([w.id for w, _ in rows]))).scalars()} if rows else {}
+    return [(waiver, charge, reversals.get(waiver.id)) for waiver, charge in rows]
+
+
+def _plan_line(plan, approved_on, unit, payments, as_of):
+    periods = tuple(db.session.get(Charge, c.charge_id).period for c in plan.charges)
+    agreements = tuple(db.session.execute(select(PlanAgreement).where(PlanAgreement.plan_id == plan.id)
+                                          .order_by(PlanAgreement.id)).scalars())
+    return PlanLine(plan, unit, approved_on, plan_state_of(plan, approved_on, payments, as_of), periods,
+                    agreements, as_of)
+
+
+def unit_plan_lines(unit, as_of):
+    """The unit's approved plans with their state on ``as_of``, newest first."""
+    plans = approved_plans(unit.id)
+    if not plans:
+        return []
+    payments = UnitHistory(unit, as_of).payments
+    return [_plan_line(plan, approved_on, unit, payments, as_of) for plan, approved_on in reversed(plans)]
+
+
+def plan_lines(as_of):
+    """Every approved plan with its state on ``as_of``, by unit."""
+    rows = db.session.execute(
+        select(PaymentPlan, Decision.decided_on).join(Decision, (Decision.subject == "plan")
+                                                      & (Decision.request_id == PaymentPlan.id))
+        .where(Decision.outcome == "approved").order_by(PaymentPlan.unit_id, PaymentPlan.id)).all()
+    lines, history = [], {}
+    for plan, approved_on in rows:
+        unit = db.session.get(Unit, plan.unit_id)
+        if unit.id not in history:
+            history[unit.id] = UnitHistory(unit, as_of).payments
+        lines.append(_plan_line(plan, approved_on, unit, history[unit.id], as_of))
+    return lines
+
+
+def plan_periods(plan):
+    return tuple(db.session.get(Charge, c.charge_id).period for c in plan.charges)
+
+
+def suspended_periods(unit, as_of):
+    """The days no late fee accrues on the unit's charges, as known on ``as_of``, with why:
+    approved hardship statuses (every charge) and approved plans while in good standing
+    (their charges; from approval to the day before the break, or to completion)."""
+    found = [SuspendedPeriod(h.start_on, h.end_on, "hardship", h.id) for h in db.session.execute(
+        select(HardshipStatus).where(HardshipStatus.unit_id == unit.id)).scalars()]
+    plans = [(p, d) for p, d in approved_plans(unit.id) if d <= as_of]
+    if plans:
+        payments = UnitHistory(unit, as_of).payments
+        for plan, approved_on in plans:
+            start, end = plan_rules.suspended_span(approved_on, plan_state_of(plan, approved_on, payments, as_of))
+            end = end or as_of
+            if end >= start:
+                found.append(SuspendedPeriod(start, end, "plan", plan.id,
+                                             frozenset(c.charge_id for c in plan.charges)))
+    return sorted(found, key=lambda p: (p.start, p.kind, p.ref_id))
+
+
+def hardship_overview(today, within_days=30):
+    """Every approved hardship status that has not ended before ``today``, soonest end
+    first: ``[(status, unit, ending_soon, renewed)]``; ``ending_soon`` when it ends within
+    ``within_days`` days of ``today``; ``renewed`` when a renewal has been requested."""
+    rows = db.session.execute(select(HardshipStatus, Unit).join(Unit, Unit.id == HardshipStatus.unit_id)
+                              .where(HardshipStatus.end_on >= today)
+                              .order_by(HardshipStatus.end_on, HardshipStatus.id)).all()
+    renewed = set(db.session.execute(select(HardshipRequest.renews_id).where(
+        HardshipRequest.renews_id.is_not(None))).scalars())
+    return [(status, unit, (status.end_on - today).days < within_days, status.id in renewed)
+            for status, unit in rows]
+
+
+def _month_key(day):
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def last_months(today, count=12):
+    """The ``count`` months ending with ``today``'s, oldest first, as ``YYYY-MM``."""
+    index = today.year * 12 + today.month - 1
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(index - count + 1, index + 1)]
+
+
+def relief_granted_by_month(today, count=12):
+    """Waivers granted per month of approval over the ``count`` months ending with
+    ``today``'s, in fen: ``[{month, late_fee_fen, principal_fen, by_reason: {reason: fen},
+    waivers}]``. A waiver undone by a reversal is not counted (it granted nothing in the end)."""
+    months = last_months(today, count)
+    first = date(int(months[0][:4]), int(months[0][5:]), 1)
+    rows = db.session.execute(select(Waiver).where(
+        Waiver.approved_on >= first, Waiver.approved_on <= today,
+        Waiver.id.not_in(select(WaiverReversal.waiver_id)))).scalars()
+    figures = {m: {"month": m, "late_fee_fen": 0, "principal_fen": 0, "by_reason": dict.fromkeys(WAIVER_REASONS, 0),
+                   "waivers": 0} for m in months}
+    for waiver in rows:
+        month = figures[_month_key(waiver.approved_on)]
+        month["late_fee_fen" if waiver.kind == "late_fee" else "principal_fen"] += waiver.amount_fen
+        month["by_reason"][waiver.reason] += waiver.amount_fen
+        month["waivers"] += 1
+    return [figures[m] for m in months]
+
+
+def plan_counts(as_of):
+    """``{active, completed, broken, pending, rejected}``: how many plans stand so on ``as_of``."""
+    counts = dict.fromkeys((plan_rules.ACTIVE, plan_rules.COMPLETED, plan_rules.BROKEN, PENDING, REJECTED), 0)
+    for line in plan_lines(as_of):
+        counts[line.state.status] += 1
+    decided = select(Decision.request_id).where(Decision.subject == "plan")
+    counts[PENDING] = db.session.execute(select(func.count()).select_from(PaymentPlan)
+                                         .where(PaymentPlan.id.not_in(decided))).scalar_one()
+    counts[REJECTED] = db.session.execute(select(func.count()).select_from(Decision).where(
+        Decision.subject == "plan", Decision.outcome == "rejected")).scalar_one()
+    return counts
+
+
+def hardship_document(request_id):
+    """``(request, unit)`` of a hardship request that carries a document; raises NotFound."""
+    request = db.session.get(HardshipRequest, request_id)
+    if request is None or not request.document_sha256:
+        raise NotFound(f"hardship request #{request_id} has no document")
+    return request, db.session.get(Unit, request.unit_id)

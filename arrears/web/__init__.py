@@ -40,6 +40,7 @@ def init_app(app):
     from .households import bp as households_bp
     from .language import bp as language_bp
     from .notices import bp as notices_bp
+    from .relief import bp as relief_bp
     from .verify import bp as verify_bp
 
     login_manager.init_app(app)
@@ -52,7 +53,7 @@ def init_app(app):
     init_formats(app)
 
     for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp,
-                      notices_bp, verify_bp):
+                      notices_bp, verify_bp, relief_bp):
         app.register_blueprint(blueprint)
     init_errors(app)
 
@@ -68,6 +69,7 @@ def init_app(app):
             from flask_login import current_user
             items = [("dashboard.index", _l("Overview"), None), ("households.index", _l("Households"), None),
                      ("notices.batches", _l("Print notices"), ("clerk", "manager")),
+                     ("relief.index", _l("Relief and plans"), ("clerk", "manager")),
                      ("admin.index", _l("Administration"), ("admin",))]
             return [(endpoint, label) for endpoint, label, roles in items
                     if endpoint in app.view_functions and (roles is None or current_user.has_role(*roles))]
