@@ -67,6 +67,7 @@ MANIFEST_KEYS = ("unit", "generated_at", "generated_by", "chain_head", "files")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_COURT_ANNUAL_RATE = "0.039"  # 1.3 × LPR 3.0 % a year
 DEADLINE_KINDS = ("demand", "final")
+CONTACTS_LISTED = 60  # more than this: the index counts them by month (contacts.csv has each)
 
 STATEMENT_COLUMNS = ("period", "fee_item", "due_date", "amount", "principal_paid", "principal_waived",
                      "principal_outstanding", "days_overdue", "late_fee_accrued", "late_fee_waived",
@@ -206,6 +207,18 @@ def _contacts(unit, tz_name):
                      "policy_breach": "yes" if contact.policy_breach else "no",
                      "justification": contact.justification or ""})
     return rows
+
+
+def contact_months(contacts):
+    """Contacts counted by local month: ``[{month, count, owner, channels: [(channel, n)]}]``."""
+    months = {}
+    for contact in contacts:
+        month = months.setdefault(contact["contacted_at"][:7], {"month": contact["contacted_at"][:7], "count": 0,
+                                                                 "owner": 0, "channels": {}})
+        month["count"] += 1
+        month["owner"] += contact["reached"] == "owner"
+        month["channels"][contact["channel"]] = month["channels"].get(contact["channel"], 0) + 1
+    return [dict(m, channels=sorted(m["channels"].items())) for _, m in sorted(months.items())]
 
 
 def _notices(unit):
@@ -406,7 +419,8 @@ def build_bundle(unit, actor, as_of):
         "chain_head": {"seq": head_seq, "hash16": head_hash[:16]}, "head_hash": head_hash,
         "basis": _fee_basis(unit, as_of), "charges": charges, "totals": totals, "credit": document["credit"],
         "court_rate": _rate_text(court_annual_rate()), "court_rate_percent": _rate_text(court_annual_rate() * 100),
-        "payments": payments, "contacts": contacts, "promises": promises, "notices": notices,
+        "payments": payments, "contacts": contacts, "promises": promises,
+        "contact_months": contact_months(contacts) if len(contacts) > CONTACTS_LISTED else None, "notices": notices,
         "disputes": disputes, "waivers": waivers, "hardship": hardship, "plans": plans, "steps": steps,
         "escalations": escalations, "unit_events": unit_events, "roles": ROLES,
         "limitation_years": current_app.config["ARREARS_LIMITATION_YEARS"],
