@@ -16,7 +16,11 @@ Invariants:
   engine that day and after;
 - waivers never exceed the late fee outstanding on their ``approved_on`` (checked with
   the engine on the stored records), hardship and waivers are requested by a clerk and
-  approved by a manager.
+  approved by a manager;
+- relief shows every state: two refusers' payment plans (one kept so far, one broken on
+  its second instalment, the break recorded by ``record_plan_breaks`` once the load is
+  written), and a hardship request and a waiver request awaiting a manager, made
+  through the relief service after the load (each in its own transaction).
 
 Choices: amounts a household pays "in full" are what the engine says is due on that
 day (principal, and the late fee when the household pays it), so the demo shows the
@@ -35,7 +39,8 @@ from ..domain import ledger as engine
 from ..domain.ledger import billed_on_for
 from ..domain.money import format_fen
 from ..extensions import db
-from ..models import BillingRun, Charge, Estate, HardshipStatus, Payment, Reversal, User, Waiver
+from ..models import (BillingRun, Charge, Decision, Estate, HardshipStatus, Payment, PaymentPlan, PlanCharge,
+                      PlanInstalment, Reversal, User, Waiver)
 from .crypto import encrypt_text
 from .errors import ServiceError
 from .evidence import append_event
@@ -372,17 +377,21 @@ def load_demo(as_of=None, progress=None):
         items = [get_or_create_fee_item(estate, name, SYSTEM, basis, price, due_day)
                  for name, basis, price, due_day in FEE_ITEMS]
         households = plan_estate(as_of, policy_schedule(estate.id))
+        relief_plans = plan_relief(households, as_of, policy_schedule(estate.id))
         units = _write_units(estate, households, progress)
         charges = _write_bills(estate, items, households, units, progress)
         payments = _write_payments(households, units, progress)
         hardships = _write_hardship(households, units)
         waivers = _write_waivers(households, units, as_of, progress)
+        plans = _write_plans(relief_plans, units)
         progress("balances …")
         statements = {h.ref: refresh_unit_balances(units[h.ref], as_of) for h in households}
         # Dated evidence events: (day, order within the day, tie-break, writer).
         dated = [(start, 1, status.id, _hardship_event(status, units[ref])) for ref, start, status in hardships]
         dated += [(waiver.approved_on, 2, waiver.id, _waiver_event(waiver, charge, units[ref]))
                   for ref, waiver, charge in waivers]
+        for plan_row, planned, periods in plans:
+            dated += _plan_events(plan_row, planned, periods, units[planned.household.ref])
         reversed_copy = None
         picked = _pick_duplicate(households, as_of)
         if picked is not None:
@@ -393,7 +402,8 @@ def load_demo(as_of=None, progress=None):
         for _day, _order, _tie, write in sorted(dated, key=lambda item: item[:3]):
             write()
         report = portfolio_report(as_of, estate.id)
-    return _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report)
+    pending = _relief_after_load(households, units, plans, as_of, progress)
+    return _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report, plans, pending)
 
 
 def _ensure_users(progress):
@@ -507,6 +517,160 @@ def _write_waivers(households, units, as_of, progress):
     return written
 
 
+# -- relief: payment plans and requests awaiting a decision (issue 5) -----------------------
+
+@dataclass
+class PlannedPlan:
+    """A payment plan of the demo: ``active`` (instalments paid so far) or ``broken`` (the
+    second instalment never paid)."""
+
+    kind: str
+    household: Household
+    drawn_on: date
+    approved_on: date
+    periods: tuple
+    covered_fen: int
+    instalments: list  # (due_on, amount_fen)
+
+
+def _add_months(day, months):
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = (date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month + 1, min(day.day, last))
+
+
+def plan_relief(households, as_of, schedule):
+    """Two refusers agree a plan over the principal they owe: one approved 40 days ago and
+    kept so far (active), one approved 75 days ago whose second instalment was never paid
+    (broken). Their instalment payments join the households' payments (the references are
+    numbered again). ``[PlannedPlan]``, empty when the estate has too few refusers."""
+    chosen = [h for h in households if h.behaviour == "refuser" and not h.hardship and not h.dispute][:2]
+    if len(chosen) < 2:
+        return []
+    found = []
+    for kind, household, days_ago, count in (("active", chosen[0], 40, 6), ("broken", chosen[1], 75, 4)):
+        approved_on = as_of - timedelta(days=days_ago)
+        drawn_on = approved_on - timedelta(days=3)
+        payments = [engine.Payment(i, p.amount_fen, p.paid_on, p.periods) for i, p in enumerate(household.payments)]
+        statement = engine.compute_statement(household.bills, payments, as_of=drawn_on, policies=schedule)
+        owing = [line for line in statement.charges if line.principal_outstanding_fen > 0]
+        covered = sum(line.principal_outstanding_fen for line in owing)
+        if not owing or covered < count * 100:
+            return []
+        part = covered // count
+        first = approved_on + timedelta(days=7 if kind == "broken" else 10)
+        instalments = [(_add_months(first, n), part if n < count - 1 else covered - part * (count - 1))
+                       for n in range(count)]
+        for number, (due_on, amount) in enumerate(instalments, 1):
+            paid_on = due_on - timedelta(days=2)
+            if paid_on <= as_of and (kind == "active" or number == 1):
+                _pay(household, paid_on, amount, "wechat")
+        household.payments.sort(key=lambda p: p.paid_on)
+        found.append(PlannedPlan(kind, household, drawn_on, approved_on,
+                                 tuple(dict.fromkeys(line.charge.period for line in owing)), covered, instalments))
+    _number_references(households)
+    return found
+
+
+def _write_plans(planned_plans, units):
+    """The plans as drawn up by the clerk and approved by the manager on their days:
+    ``[(PaymentPlan, PlannedPlan, periods)]``. Written as rows (the relief service dates
+    a decision today; these were decided weeks before the as-of day)."""
+    written = []
+    for planned in planned_plans:
+        unit = units[planned.household.ref]
+        plan = PaymentPlan(unit_id=unit.id, include_late_fee=False, covered_fen=planned.covered_fen,
+                           drawn_on=planned.drawn_on, note="业主申请分期缴清欠费", requested_by=REQUESTER)
+        db.session.add(plan)
+        db.session.flush()
+        charges = db.session.execute(select(Charge).where(Charge.unit_id == unit.id,
+                                                          Charge.period.in_(planned.periods))
+                                     .order_by(Charge.due_date, Charge.id)).scalars().all()
+        db.session.add_all(PlanCharge(plan_id=plan.id, charge_id=c.id) for c in charges)
+        db.session.add_all(PlanInstalment(plan_id=plan.id, number=n, due_on=due_on, amount_fen=amount)
+                           for n, (due_on, amount) in enumerate(planned.instalments, 1))
+        db.session.add(Decision(subject="plan", request_id=plan.id, outcome="approved", note=None,
+                                decided_on=planned.approved_on, decided_by=APPROVER))
+        written.append((plan, planned, tuple(c.period for c in charges)))
+    db.session.flush()
+    return written
+
+
+def _plan_events(plan, planned, periods, unit):
+    """The dated ``plan_requested`` and ``plan_approved`` writers, as the relief service words them."""
+    def requested():
+        append_event("plan_requested", REQUESTER, unit.ref, {
+            "plan_id": plan.id, "periods": list(periods), "covered": format_fen(plan.covered_fen),
+            "include_late_fee": False, "instalments": [{"due_on": due_on.isoformat(), "amount": format_fen(amount)}
+                                                       for due_on, amount in planned.instalments]})
+
+    def approved():
+        append_event("plan_approved", APPROVER, unit.ref, {
+            "request_id": plan.id, "outcome": "approved", "note": None, "plan_id": plan.id,
+            "covered": format_fen(plan.covered_fen), "approved_on": planned.approved_on.isoformat(),
+            "periods": list(periods)})
+    return [(planned.drawn_on, 1, plan.id, requested), (planned.approved_on, 2, plan.id, approved)]
+
+
+def _demo_document():
+    """A one-page PDF standing in for the scan of a supporting paper."""
+    text = b"BT /F1 14 Tf 72 760 Td (Demo: supporting document for a hardship request) Tj ET"
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _relief_after_load(households, units, plans, as_of, progress):
+    """After the load (each in its own transaction, as the office would do them): the
+    broken plan's break recorded, as the worker records it, and a clerk's hardship request
+    and waiver request left for a manager to decide. Returns what awaits a decision."""
+    from .relief import record_plan_breaks, request_hardship, request_waiver
+    for _plan, planned, _periods in plans:
+        unit = units[planned.household.ref]
+        if record_plan_breaks(unit, today=as_of):
+            with atomic():
+                refresh_unit_balances(unit, as_of)  # the break is recorded as of the demo's day
+    in_plans = {planned.household.ref for _plan, planned, _periods in plans}
+    pending = []
+    candidate = next((h for h in households if h.behaviour == "refuser" and h.ref not in in_plans
+                      and not h.hardship), None)
+    if candidate is not None:
+        try:
+            request_hardship(units[candidate.ref], as_of, as_of + timedelta(days=179), HARDSHIP_REASONS[0], REQUESTER,
+                             document=("低保证明.pdf", _demo_document()))
+            pending.append(f"hardship {candidate.ref}")
+        except ServiceError as error:
+            progress(f"no hardship request: {error}")
+    for household in households:
+        if household.ref in in_plans or household.behaviour != "late" or household.pays_late_fee:
+            continue
+        unit = units[household.ref]
+        owing = [line for line in UnitHistory(unit, as_of).statement().charges if line.late_fee_outstanding_fen > 0
+                 and not db.session.execute(select(Waiver.id).where(Waiver.charge_id == line.charge.id)).first()]
+        if not owing:
+            continue
+        try:
+            request_waiver(owing[0].charge.id, "late_fee", None, "non_malicious", REQUESTER,
+                           note="业主因出差逾期，非恶意欠费，申请减免滞纳金")
+            pending.append(f"waiver {household.ref}")
+            break
+        except ServiceError as error:
+            progress(f"no waiver request for {household.ref}: {error}")
+    return pending
+
+
 def _pick_duplicate(households, as_of):
     """A prompt WeChat payer whose payment of some months ago was entered twice:
     ``(household, the original PlannedPayment)``, or None."""
@@ -583,7 +747,8 @@ def _waiver_event(waiver, charge, unit):
     return write
 
 
-def _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report):
+def _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report, plans=(),
+             pending=()):
     counts = {}
     for household in households:
         counts[household.behaviour] = counts.get(household.behaviour, 0) + 1
@@ -598,6 +763,8 @@ def _summary(as_of, households, charges, payments, hardships, waivers, reversed_
         f"{format_fen(sum(p.amount_fen for p in standing))}",
         f"  {len(hardships)} hardship statuses, {len(waivers)} late-fee waivers "
         f"({len({ref for ref, _, _ in waivers})} households)",
+        f"  payment plans: {', '.join(f'{planned.kind} {planned.household.ref}' for _, planned, _ in plans) or 'none'}; "
+        f"awaiting a decision: {', '.join(pending) or 'nothing'}",
         f"  as of {as_of}: {report['units_owing']} of {report['units']} units owe "
         f"principal {format_fen(report['principal_outstanding_fen'])}, "
         f"late fee {format_fen(report['late_fee_outstanding_fen'])}",

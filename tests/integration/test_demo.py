@@ -80,6 +80,31 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli):
         line = UnitHistory(unit, waiver.approved_on).statement().charge(waiver.charge_id)
         assert line.late_fee_waived_fen == waiver.amount_fen
 
+    # Relief in every state: a plan kept so far, a plan broken (its break recorded once),
+    # and a clerk's hardship request and waiver request awaiting a manager.
+    from arrears.models import HardshipRequest, PlanBreak, WaiverRequest
+    from arrears.services import relief
+    plans = relief.plan_lines(AS_OF)
+    assert sorted(line.state.status for line in plans) == ["active", "broken"]
+    for line in plans:
+        assert line.plan.requested_by == "clerk" and relief.decision_of("plan", line.plan.id).decided_by == "manager"
+        assert sum(i.amount_fen for i in line.plan.instalments) == line.plan.covered_fen
+    broken = next(line for line in plans if line.state.status == "broken")
+    recorded = db.session.execute(select(PlanBreak)).scalar_one()
+    assert (recorded.plan_id, recorded.broken_on) == (broken.plan.id, broken.state.broken_on)
+    pending = relief.pending_requests()
+    assert sorted(line.subject for line in pending) == ["hardship", "waiver"]
+    assert all(line.request.requested_by == "clerk" for line in pending)
+    hardship_request = db.session.execute(select(HardshipRequest)).scalar_one()
+    assert hardship_request.document_sha256 and relief.hardship_reason(hardship_request)
+    assert db.session.execute(select(WaiverRequest)).scalar_one().amount_fen is None  # all the late fee
+    # While the plan is kept, its charges accrue nothing from the approval on.
+    active = next(line for line in plans if line.state.status == "active")
+    history = UnitHistory(active.unit, AS_OF)
+    covered = {c.charge_id for c in active.plan.charges}
+    suspended = [s for s in history.suspensions if s.charge_ids == frozenset(covered)]
+    assert suspended and suspended[0].start == active.approved_on
+
     # Every act has its evidence event; payment events come in date order.
     kinds = Counter(db.session.execute(select(EvidenceEvent.kind)).scalars())
     assert kinds["unit_created"] == units
@@ -89,6 +114,8 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli):
     assert kinds["payment_reversed"] == 1
     assert kinds["hardship_approved"] == len(statuses)
     assert kinds["waiver_approved"] == len(waivers)
+    assert (kinds["plan_requested"], kinds["plan_approved"], kinds["plan_broken"]) == (2, 2, 1)
+    assert (kinds["hardship_requested"], kinds["waiver_requested"]) == (1, 1)
     # The office's letterhead and ways to pay are filled in, with their event.
     estate = db.session.execute(select(Estate)).scalar_one()
     assert estate.office_name == "示例花园物业服务中心" and estate.office_phone.startswith("0571-")
