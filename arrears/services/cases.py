@@ -11,10 +11,14 @@ Invariants:
 - a lawyer sees a household only while it is escalated to ``legal`` and assigned to them
   (the last ``lawyer_assigned`` step names them).
 """
-from datetime import date
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
+from ..domain.limitation import add_years, expires_within
 from ..domain.money import format_fen
 from ..extensions import db
 from ..models import CASE_STEPS, CaseClaim, CaseStep, Charge, Escalation, User
@@ -129,3 +133,177 @@ def find_step(step_id):
     if step is None:
         raise NotFound(f"case step #{step_id} does not exist")
     return step
+
+
+# -- reading the cases (the screens) ----------------------------------------------------------
+
+def assigned_unit_ids(lawyer=None, unit_ids=None):
+    """Households escalated to ``legal`` now; with ``lawyer`` (a user name), only those
+    whose current case's last ``lawyer_assigned`` step names them — what a lawyer may see.
+    Two queries, whatever the number of households (``assigned_lawyer`` for many)."""
+    query = select(Escalation.unit_id, Escalation.stage, Escalation.created_at).order_by(Escalation.id)
+    if unit_ids is not None:
+        query = query.where(Escalation.unit_id.in_(list(unit_ids)))
+    last = {}
+    for unit_id, stage, created_at in db.session.execute(query):
+        last[unit_id] = (stage, created_at)
+    legal = {unit_id: created_at for unit_id, (stage, created_at) in last.items() if stage == "legal"}
+    if lawyer is None or not legal:
+        return set(legal)
+    assigned = {}
+    for unit_id, name, created_at in db.session.execute(
+            select(CaseStep.unit_id, CaseStep.lawyer, CaseStep.created_at)
+            .where(CaseStep.kind == "lawyer_assigned", CaseStep.unit_id.in_(list(legal)))
+            .order_by(CaseStep.id)):
+        if created_at >= legal[unit_id]:  # a step of the current case (as ``case_steps`` reads it)
+            assigned[unit_id] = name
+    return {unit_id for unit_id, name in assigned.items() if name == lawyer}
+
+
+def active_lawyers():
+    """User names of the active users with role ``lawyer``, by name."""
+    return db.session.execute(select(User.username).where(User.role == "lawyer", User.active.is_(True))
+                              .order_by(User.username)).scalars().all()
+
+
+def next_kinds(unit_id):
+    """The step kinds the household's case may go on with (in ``CASE_STEPS`` order); empty
+    when the household is not escalated to legal or its case is closed."""
+    if not _in_legal(unit_id):
+        return []
+    steps = case_steps(unit_id)
+    allowed = NEXT_STEPS[steps[-1].kind if steps else None]
+    return [kind for kind in CASE_STEPS if kind in allowed]
+
+
+def _in_legal(unit_id):
+    escalation = _last_escalation(unit_id)
+    return escalation is not None and escalation.stage == "legal"
+
+
+def claimed_periods(steps):
+    """``{step_id: [period, ...]}``: the charges each filing among ``steps`` claims."""
+    ids = [step.id for step in steps if step.kind in FILINGS]
+    if not ids:
+        return {}
+    found = defaultdict(list)
+    for step_id, period in db.session.execute(
+            select(CaseClaim.step_id, Charge.period).join(Charge, Charge.id == CaseClaim.charge_id)
+            .where(CaseClaim.step_id.in_(ids)).order_by(Charge.due_date, Charge.id)):
+        found[step_id].append(period)
+    return dict(found)
+
+
+# -- the weekly limitation view ---------------------------------------------------------------
+
+WATCH_WEEKS = 13
+PAYMENT, NOTICE, PLAN, FILING, OTHER = "payment", "notice", "plan", "filing", "other"
+SOURCE_RANK = {FILING: 0, NOTICE: 1, PLAN: 2, PAYMENT: 3, OTHER: 4}
+
+
+@dataclass(frozen=True)
+class LimitationItem:
+    """A charge with principal outstanding (fen) and its limitation expiry; ``interrupted_on``
+    and ``interruption`` (``PAYMENT``, ``NOTICE``, ``PLAN``, ``FILING``) name the last
+    interruption the expiry runs from, or are None when it runs from the due date."""
+
+    unit_id: int
+    ref: str
+    owner_name: str
+    charge_id: int
+    period: str
+    due_date: date
+    principal_fen: int
+    expires: date
+    interrupted_on: date | None
+    interruption: str | None
+
+
+@dataclass(frozen=True)
+class LimitationWeek:
+    monday: date  # the ISO week's first day
+    iso_week: tuple  # (ISO year, week number)
+    items: list  # LimitationItem, soonest first
+
+    @property
+    def principal_fen(self):
+        return sum(item.principal_fen for item in self.items)
+
+
+@dataclass(frozen=True)
+class LimitationView:
+    as_of: date
+    until: date  # the last day of the last week shown
+    weeks: list  # LimitationWeek, every week of the window (empty ones too), in order
+    expired: list  # LimitationItem, most recently expired first
+
+    @property
+    def expiring_count(self):
+        return sum(len(week.items) for week in self.weeks)
+
+
+def _source_kinds():
+    """The kind of each limitation source in ``ledger.INTERRUPTION_SOURCES``."""
+    from .notices import delivered_notice_interruptions
+    from .relief import plan_interruptions
+    return {delivered_notice_interruptions: NOTICE, plan_interruptions: PLAN, filing_interruptions: FILING}
+
+
+def limitation_weeks(as_of, weeks=WATCH_WEEKS):
+    """What to demand before it is lost (SPEC §7, issue 6): the charges with principal
+    outstanding whose limitation expires from ``as_of`` to the Sunday ending the
+    ``weeks``-th ISO week (the current week is the first), grouped by ISO week, and the
+    charges already expired.
+
+    The charges and their expiries are the dashboard's watchlist computation
+    (``dashboard._watch_charges``: ``domain.limitation`` over the unit's last payment and
+    ``INTERRUPTION_SOURCES``), over a window of whole weeks; the last interruption of each
+    is read from the same sources, one kind at a time."""
+    from .dashboard import _last_payments, _load_units, _watch_charges, households, unit_labels
+    from .reports import day_figures
+    years = current_app.config["ARREARS_LIMITATION_YEARS"]
+    first_monday = as_of - timedelta(days=as_of.weekday())
+    until = first_monday + timedelta(weeks=weeks, days=-1)
+    within_days = (until - as_of).days
+    snapshot = day_figures(as_of)
+    per_unit = _watch_charges(as_of, households(as_of, snapshot=snapshot), within_days)
+    items = [item for found in per_unit.values() for item in found]
+    labels = unit_labels({item[0] for item in items}, as_of)
+    periods = {}
+    if items:
+        periods = dict(db.session.execute(select(Charge.id, Charge.period)
+                                          .where(Charge.id.in_([item[1] for item in items]))).all())
+    last_paid = _last_payments(list(per_unit), as_of)
+    kinds = _source_kinds()
+    by_charge = defaultdict(list)  # charge_id -> [(date, kind)]
+    for unit in _load_units(per_unit):
+        for source in INTERRUPTION_SOURCES:
+            for charge_id, dates in source(unit, as_of).items():
+                by_charge[charge_id] += [(d, kinds.get(source, OTHER)) for d in dates if d <= as_of]
+
+    found = []
+    for unit_id, charge_id, due_day, principal, expires in items:
+        due = date.fromordinal(due_day)
+        candidates = list(by_charge.get(charge_id, ()))
+        if unit_id in last_paid:
+            candidates.append((last_paid[unit_id], PAYMENT))
+        # The interruption the expiry runs from: the latest after the due date giving that
+        # expiry (on one day, a filing before a notice, a plan, a payment); none when the
+        # expiry runs from the due date.
+        giving = sorted((c for c in candidates if c[0] > due and add_years(c[0], years) == expires),
+                        key=lambda c: (-c[0].toordinal(), SOURCE_RANK[c[1]]))
+        interrupted_on, interruption = giving[0] if giving else (None, None)
+        label = labels[unit_id]
+        found.append(LimitationItem(unit_id, label.ref, label.owner_name, charge_id, periods[charge_id], due,
+                                    principal, expires, interrupted_on, interruption))
+
+    expiring = sorted((i for i in found if expires_within(i.expires, as_of, within_days)),
+                      key=lambda i: (i.expires, i.ref, i.due_date, i.charge_id))
+    by_week = defaultdict(list)
+    for item in expiring:
+        by_week[item.expires - timedelta(days=item.expires.weekday())].append(item)
+    shown = [LimitationWeek(monday, tuple(monday.isocalendar())[:2], by_week.get(monday, []))
+             for monday in (first_monday + timedelta(weeks=n) for n in range(weeks))]
+    expired = sorted((i for i in found if i.expires < as_of),
+                     key=lambda i: (-i.expires.toordinal(), i.ref, i.due_date, i.charge_id))
+    return LimitationView(as_of=as_of, until=until, weeks=shown, expired=expired)

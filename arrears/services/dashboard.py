@@ -545,10 +545,12 @@ def build_dashboard(as_of, now):
                      queue=work_queue(as_of, now, rows, policy=contact_policy()))
 
 
-def legal_totals(as_of):
-    """A lawyer's dashboard: totals over the households escalated to ``legal`` only."""
+def legal_totals(as_of, lawyer=None):
+    """A lawyer's dashboard: totals over the households escalated to ``legal`` only and,
+    with ``lawyer`` (a user name), assigned to them."""
+    from .cases import assigned_unit_ids
     escalations = escalation_states()
-    legal = {unit_id for unit_id, stage in escalations.items() if stage == "legal"}
+    legal = assigned_unit_ids(lawyer)
     if not legal:
         return Totals(0, 0, 0, 0)
     return totals([h for h in households(as_of, escalations) if h.unit_id in legal])

@@ -136,8 +136,11 @@ def escalation_states(unit_ids=None):
     return {unit_id: stage for unit_id, stage in db.session.execute(query)}
 
 
-def legal_unit_ids():
-    return {unit_id for unit_id, stage in escalation_states().items() if stage == "legal"}
+def legal_unit_ids(lawyer=None):
+    """Households escalated to ``legal``; with ``lawyer`` (a user name), only those whose
+    current case is assigned to them (what that lawyer may see)."""
+    from .cases import assigned_unit_ids
+    return assigned_unit_ids(lawyer)
 
 
 def hardship_unit_ids(today, unit_ids=None):
@@ -289,7 +292,7 @@ def _candidate_ids(query, today, legal_only):
                       .where(or_(ref.icontains(text, autoescape=True), owner_match)))
     ids = set(db.session.execute(select_ids).scalars())
     if legal_only:
-        ids &= legal_unit_ids()
+        ids &= legal_unit_ids(None if legal_only is True else legal_only)
     if query.hardship:
         ids &= hardship_unit_ids(today)
     if query.dispute:
@@ -361,8 +364,9 @@ def _rows(ranked, today):
 
 
 def list_households(query, today, legal_only=False, page_size=PAGE_SIZE):
-    """One page of the list for ``query`` as of ``today``. ``legal_only``: lawyers see only
-    households escalated to legal."""
+    """One page of the list for ``query`` as of ``today``. ``legal_only``: a lawyer's user
+    name — lawyers see only the households escalated to legal and assigned to them
+    (``True``: every household escalated to legal)."""
     ranked = _ranked(query, today, legal_only)
     pages = max(1, math.ceil(len(ranked) / page_size))
     page = min(query.page, pages)

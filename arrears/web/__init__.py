@@ -33,6 +33,7 @@ def select_locale():
 def init_app(app):
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
+    from .cases import bp as cases_bp
     from .dashboard import bp as dashboard_bp
     from .errors import init_app as init_errors
     from .formats import init_app as init_formats
@@ -53,7 +54,7 @@ def init_app(app):
     init_formats(app)
 
     for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp,
-                      notices_bp, verify_bp, relief_bp):
+                      notices_bp, verify_bp, relief_bp, cases_bp):
         app.register_blueprint(blueprint)
     init_errors(app)
 
@@ -70,6 +71,7 @@ def init_app(app):
             items = [("dashboard.index", _l("Overview"), None), ("households.index", _l("Households"), None),
                      ("notices.batches", _l("Print notices"), ("clerk", "manager")),
                      ("relief.index", _l("Relief and plans"), ("clerk", "manager")),
+                     ("cases.limitation", _l("Limitation watch"), ("clerk", "manager")),
                      ("admin.index", _l("Administration"), ("admin",))]
             return [(endpoint, label) for endpoint, label, roles in items
                     if endpoint in app.view_functions and (roles is None or current_user.has_role(*roles))]

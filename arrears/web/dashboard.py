@@ -2,9 +2,10 @@
 
 Staff (clerk, manager, admin) see the totals, the aging chart, the collection rate,
 households by stage and class, the limitation watchlist and today's work queue. A
-lawyer sees only the totals of the households escalated to ``legal`` — no household is
-named on their dashboard (SPEC §9: lawyers see only their cases). Every figure comes
-from ``services.dashboard``, i.e. from the same engine figures as ``statement --json``.
+lawyer sees only the totals of the households escalated to ``legal`` and assigned to
+them — no household is named on their dashboard (SPEC §9: lawyers see only their
+cases). Every figure comes from ``services.dashboard``, i.e. from the same engine
+figures as ``statement --json``.
 """
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -71,11 +72,12 @@ def page_context():
 @bp.get("/")
 @login_required
 def index():
-    """The overview; for a lawyer, only the totals of the households escalated to legal."""
+    """The overview; for a lawyer, only the totals of their households escalated to legal."""
     now = datetime.now(ZoneInfo(current_app.config["ARREARS_TIMEZONE"]))
     today = now.date()
     if current_user.role == "lawyer":
-        return render_template("dashboard.html", lawyer=True, today=today, totals=legal_totals(today),
+        return render_template("dashboard.html", lawyer=True, today=today,
+                               totals=legal_totals(today, current_user.username),
                                **page_context())
     figures = build_dashboard(today, now)
     aging_svg = bar_chart(

@@ -27,6 +27,7 @@ from ..domain.disputes import DISPUTE_STATUSES, TRANSITIONS
 from ..domain.errors import InvalidAmount
 from ..domain.money import format_fen, parse_amount
 from ..models import CONTACT_CHANNELS, CONTACT_REACHED, NONPAYMENT_REASONS, PAYMENT_METHODS
+from ..services.cases import active_lawyers, record_step
 from ..services.collection import (AlreadySubmitted, ContactPolicyBreach, InvalidAct, contact_policy,
                                    escalate, log_contact, open_dispute, record_promise, update_dispute)
 from ..services.errors import DuplicatePayment, NotFound, ServiceError
@@ -195,6 +196,9 @@ class EscalationForm(ActionForm):
     stage = HiddenField()
     reason = TextAreaField(_l("Reason"), filters=[strip],
                            validators=[filled(_l("An escalation needs a reason.")), Length(max=1000)])
+    # Escalating to legal: the lawyer the case goes to (an active lawyer), recorded as its first step.
+    lawyer = SelectField(_l("Lawyer (optional)"), choices=[], validators=[Optional()],
+                         invalid_choice_message=_l("Choose a lawyer from the list."))
 
 
 FORMS = {"pay": PaymentForm, "reverse": ReverseForm, "contact": ContactForm, "promise": PromiseForm,
@@ -226,6 +230,8 @@ def bind(name, summary, formdata=True):
         # its own message); the page offers only those that stand.
         form.payment.choices = [SelectChoice(line.payment.id, payment_label(line.payment))
                                 for line in summary.payments]
+    elif name == "escalate":
+        form.lawyer.choices = [SelectChoice("", _("(not yet)"))] + [SelectChoice(u, u) for u in active_lawyers()]
     elif name == "dispute_update":
         form.dispute.choices = [SelectChoice(d.dispute.id, f"#{d.dispute.id} {d.dispute.subject}")
                                 for d in summary.disputes]
@@ -538,8 +544,14 @@ def escalation(unit_id):
     except ServiceError as error:
         _field_error(form, error)
         return render_page(unit, status=422, escalate=form)
-    if row.stage == "legal":
-        flash(_("Escalated to legal. Lawyers can now see this household."), "success")
+    if row.stage == "legal" and form.lawyer.data:
+        record_step(unit, "lawyer_assigned", local_today(estate_tz(unit)), current_user.username,
+                    lawyer=form.lawyer.data)
+        flash(_("Escalated to legal and assigned to %(lawyer)s, who can now see this household.",
+                lawyer=form.lawyer.data), "success")
+    elif row.stage == "legal":
+        flash(_("Escalated to legal. Record the lawyer assigned under Legal case: only they can see this "
+                "household."), "success")
     else:
         flash(_("Escalation cleared: the stage follows the ledger again."), "success")
     return back(unit)

@@ -38,7 +38,8 @@ def list_query():
 
 
 def legal_only():
-    return current_user.role == "lawyer"
+    """A lawyer's user name (they see only their households in legal), else None."""
+    return current_user.username if current_user.role == "lawyer" else None
 
 
 def url_with(**changes):

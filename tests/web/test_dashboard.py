@@ -324,10 +324,17 @@ def test_households_link_to_their_page(examples, page, app, client):
 
 # -- lawyers ---------------------------------------------------------------------------------------
 
-def test_lawyer_sees_only_the_totals_of_legal_households(examples, page):
+def test_lawyer_sees_only_the_totals_of_their_legal_households(examples, page, make_user):
+    from arrears.services.cases import record_step
+    from arrears.services.collection import escalate
+    make_user("lawyer")
+    make_user("lawyer", "lawyer2")
     unit = find_unit(REF.format("0104"))
-    db.session.add(Escalation(unit_id=unit.id, stage="legal", reason="诉讼", created_by="manager"))
-    db.session.commit()
+    escalate(unit, stage="legal", reason="诉讼", actor="manager")
+    record_step(unit, "lawyer_assigned", datetime(2026, 5, 31).date(), "manager", lawyer="lawyer")
+    other = find_unit(REF.format("0103"))  # in legal, another lawyer's case
+    escalate(other, stage="legal", reason="诉讼", actor="manager")
+    record_step(other, "lawyer_assigned", datetime(2026, 5, 31).date(), "manager", lawyer="lawyer2")
     html = page("lawyer")
     assert figure(html, "total-owed") == "109.28"
     assert figure(html, "principal") == "103.00" and figure(html, "late-fee") == "6.28"
@@ -338,6 +345,9 @@ def test_lawyer_sees_only_the_totals_of_legal_households(examples, page):
 
 
 def test_lawyer_without_cases_sees_zero(examples, page):
+    unit = find_unit(REF.format("0104"))  # in legal, but assigned to no lawyer
+    db.session.add(Escalation(unit_id=unit.id, stage="legal", reason="诉讼", created_by="manager"))
+    db.session.commit()
     html = page("lawyer")
     assert figure(html, "total-owed") == "0.00" and figure(html, "households-owing") == "0 / 0"
 

@@ -359,19 +359,28 @@ def test_another_households_dispute_cannot_be_updated_here(clerk, examples):
 
 # -- escalation and lawyers -----------------------------------------------------------------
 
-def test_escalation_opens_the_household_to_lawyers(client, login, examples, make_user):
+def test_escalation_opens_the_household_to_the_lawyer_assigned(client, login, examples, make_user):
+    make_user("lawyer")
+    make_user("lawyer", "lawyer2")
     login("manager")
     page = household(client, examples, "0103")
     response = page.post("escalation", {"escalate-stage": "legal", "escalate-reason": ""})
     assert response.status_code == 422 and "转交法务必须填写原因。" in text_of(response)
-    response = page.post("escalation", {"escalate-stage": "legal", "escalate-reason": "four years unpaid"})
+    response = page.post("escalation", {"escalate-stage": "legal", "escalate-reason": "four years unpaid",
+                                        "escalate-lawyer": "nobody"})
+    assert response.status_code == 422 and "请从列表中选择律师。" in text_of(response)
+    assert count(Escalation) == 0
+    response = page.post("escalation", {"escalate-stage": "legal", "escalate-reason": "four years unpaid",
+                                        "escalate-lawyer": "lawyer"})
     assert response.status_code == 302
     html = page.page()
-    assert "已转交法务，律师现在可以查看该住户。" in html and by_testid(html, "stage") == "法务"
+    assert "已转交法务并指派律师 lawyer，该律师现在可以查看该住户。" in html and by_testid(html, "stage") == "法务"
     response = page.post("escalation", {"escalate-stage": "legal", "escalate-reason": "again"})
     assert response.status_code == 422 and "该住户已转交法务。" in text_of(response)
     assert count(Escalation) == 1
 
+    login("lawyer2")  # escalated to legal, but not their case
+    assert client.get(page.url).status_code == 404
     login("lawyer")
     html = household(client, examples, "0103").page()
     assert by_testid(html, "balance-total") == "400.00"

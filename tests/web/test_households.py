@@ -125,13 +125,20 @@ def test_broken_promise_count_in_the_list(clerk, examples, clock):
     assert by_testid(page(clerk), "broken-promises") == "违约承诺 1 次"
 
 
-def test_lawyer_sees_only_households_in_legal(client, login, examples):
+def test_lawyer_sees_only_households_in_legal_assigned_to_them(client, login, examples, make_user):
+    make_user("lawyer")
+    make_user("lawyer", "lawyer2")
     login("manager")
-    Household(client, examples["0103"]).post("escalation", {"escalate-stage": "legal",
+    Household(client, examples["0103"]).post("escalation", {"escalate-stage": "legal", "escalate-lawyer": "lawyer",
                                                             "escalate-reason": "unpaid since 2022"})
+    Household(client, examples["0104"]).post("escalation", {"escalate-stage": "legal",
+                                                            "escalate-reason": "no lawyer yet"})
     html = page(client)
-    assert numbers(html)[0] == "0103" and "法务" in html
-    assert numbers(page(client, "?stage=legal")) == ["0103"]
+    assert numbers(html)[:2] == ["0103", "0104"] and "法务" in html
+    assert numbers(page(client, "?stage=legal")) == ["0103", "0104"]
+    login("lawyer2")
+    assert numbers(page(client)) == []
+    assert "0103" not in client.get("/households/export.csv").get_data(as_text=True)
     login("lawyer")
     html = page(client)
     assert numbers(html) == ["0103"] and "只显示已转交法务的住户。" in html

@@ -3,12 +3,14 @@ or a manager asks to see the number, which shows on the page that answers the re
 only and leaves a ``personal_data_viewed`` event; never in the logs."""
 import json
 import logging
+from datetime import date
 
 import pytest
 from sqlalchemy import select
 
 from arrears.extensions import db
 from arrears.models import EvidenceEvent, Unit
+from arrears.services.cases import record_step
 from arrears.services.collection import escalate
 from arrears.services.personal_data import NoPhoneOnRecord, reveal_owner_phone
 from conftest import csrf_from
@@ -76,10 +78,12 @@ def test_post_without_csrf_is_refused(client, login, examples):
     assert viewed_events() == []
 
 
-def test_lawyer_is_refused(client, login, examples):
+def test_lawyer_is_refused(client, login, examples, make_user):
     # Even on a household escalated to legal, which the lawyer may read.
     unit = db.session.get(Unit, examples["0104"])
     escalate(unit, stage="legal", reason="refuses to pay", actor="manager")
+    make_user("lawyer")
+    record_step(unit, "lawyer_assigned", date(2026, 5, 31), "manager", lawyer="lawyer")
     login("lawyer")
     page = Household(client, examples["0104"])
     html = page.page()
