@@ -11,9 +11,9 @@ Invariants:
 - The print file holds the batch's notices in item order, each starting on an odd page
   (a blank page follows a notice with an odd number of pages) for duplex printing.
 """
-import io
 import multiprocessing
 import os
+import subprocess
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 
@@ -24,7 +24,7 @@ from ..extensions import db
 from ..models import NOTICE_KINDS, NOTICE_LANGUAGES, Notice, NoticeBatch, NoticeBatchItem, Unit
 from .errors import NotFound, ServiceError
 from .evidence import append_event
-from .files import read_file, store_file
+from .files import path_of, store_path
 from .transaction import atomic
 
 BATCH_STAGES = ("reminder", "demand", "final", "legal")
@@ -207,23 +207,55 @@ def batch_notices(batch_id):
 
 
 def merge_print_file(batch_id):
-    """Write the batch's print file (every notice on an odd page) and mark it done."""
-    from pypdf import PdfReader, PdfWriter
+    """Write the batch's print file (every notice on an odd page) and mark it done.
+
+    The notices are joined by ``qpdf`` from the stored files on disk, in a process of its
+    own: the program never holds the batch in memory, however large it is."""
+    from pypdf import PdfReader
     notices = batch_notices(batch_id)
+    folder = os.path.join(current_app.config["ARREARS_DATA_DIR"], "files", "tmp")
+    os.makedirs(folder, exist_ok=True)
+    blank = os.path.join(folder, f"blank-{os.getpid()}.pdf")
+    output = os.path.join(folder, f"print-{batch_id}-{os.getpid()}.pdf")
+    arguments = os.path.join(folder, f"print-{batch_id}-{os.getpid()}.args")
+    try:
+        lines = ["--empty", "--pages"]
+        need_blank = False
+        for notice in notices:
+            path = path_of(notice.sha256)
+            lines.append(path)
+            if len(PdfReader(path).pages) % 2:
+                lines.append(blank)
+                need_blank = True
+        lines += ["--", output]
+        if need_blank:
+            _write_blank_page(blank)
+        with open(arguments, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        if notices:
+            done = subprocess.run(["qpdf", f"@{arguments}"], capture_output=True, text=True)
+            if done.returncode not in (0, 3):  # 3: warnings only
+                raise ServiceError(f"qpdf could not make the print file: {done.stderr.strip()[:500]}")
+        else:
+            _write_blank_page(output)
+        with atomic():
+            sha = store_path(output, "application/pdf")
+            db.session.execute(update(NoticeBatch).where(NoticeBatch.id == batch_id)
+                               .values(print_sha256=sha, status="done", error=None,
+                                       finished_at=datetime.now(timezone.utc)))
+            append_event("notice_batch_finished", get_batch(batch_id).created_by, None, {
+                "batch_id": batch_id, "notices": len(notices), "print_sha256": sha})
+        return sha
+    finally:
+        for leftover in (blank, arguments, output):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+
+
+def _write_blank_page(path):
+    """One empty A4 page (the back of a notice with an odd number of pages)."""
+    from pypdf import PdfWriter
     writer = PdfWriter()
-    for notice in notices:
-        reader = PdfReader(io.BytesIO(read_file(notice.sha256)))
-        writer.append(reader)
-        if len(reader.pages) % 2:
-            box = reader.pages[-1].mediabox
-            writer.add_blank_page(width=box.width, height=box.height)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    with atomic():
-        sha = store_file(buffer.getvalue(), "application/pdf")
-        db.session.execute(update(NoticeBatch).where(NoticeBatch.id == batch_id)
-                           .values(print_sha256=sha, status="done", error=None,
-                                   finished_at=datetime.now(timezone.utc)))
-        append_event("notice_batch_finished", get_batch(batch_id).created_by, None, {
-            "batch_id": batch_id, "notices": len(notices), "print_sha256": sha})
-    return sha
+    writer.add_blank_page(width=595.28, height=841.89)
+    with open(path, "wb") as handle:
+        writer.write(handle)

@@ -85,6 +85,29 @@ def store_file(data, content_type):
     return digest
 
 
+def store_path(source, content_type):
+    """Keep the file at ``source`` (moved, not copied into memory); returns its SHA-256.
+    For large files such as a batch's print file."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(source, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    digest = digest.hexdigest()
+    path = path_of(digest)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        os.remove(source)
+    else:
+        os.replace(source, path)
+    known = db.session.execute(select(StoredFile.sha256).where(StoredFile.sha256 == digest)).scalar_one_or_none()
+    if known is None:
+        db.session.add(StoredFile(sha256=digest, bytes=size, content_type=content_type))
+        db.session.flush()
+    return digest
+
+
 def read_file(sha256):
     """The stored bytes; raises ``NotFound`` when the file is missing from the disk."""
     try:

@@ -341,7 +341,10 @@ def batch_print(batch_id):
     found = _batch_or_404(batch_id)
     if found.status != "done" or not found.print_sha256:
         abort(404)
-    return _pdf_response(read_file(found.print_sha256), f"batch-{found.id}-print.pdf", attachment=True)
+    from flask import send_file
+    from ..services.files import path_of
+    return send_file(path_of(found.print_sha256), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"batch-{found.id}-print.pdf")
 
 
 # -- the household page's documents section ---------------------------------------------------------
