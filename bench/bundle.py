@@ -182,7 +182,7 @@ def synthetic_household(app, tmp_dir):
     for n in range(500):
         log_contact(unit, channel=("phone", "sms", "visit", "wechat")[n % 4],
                     contacted_at=datetime.combine(contact_day, datetime.min.time().replace(hour=10), SHANGHAI),
-                    reached=("owner", "nobody", "household_member")[n % 3],
+                    reached=("owner", "nobody")[n % 2],
                     outcome=("承诺月底缴纳", "无人接听", "=HYPERLINK(\"x\")", "对电梯维修有意见")[n % 4], actor="bench",
                     notes=f"第 {n + 1} 次联系")
         contact_day += timedelta(days=7)

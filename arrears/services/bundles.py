@@ -67,6 +67,7 @@ MANIFEST_KEYS = ("unit", "generated_at", "generated_by", "chain_head", "files")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_COURT_ANNUAL_RATE = "0.039"  # 1.3 × LPR 3.0 % a year
 DEADLINE_KINDS = ("demand", "final")
+STORED_AS_IS = (".pdf", ".jpg", ".png")
 CONTACTS_LISTED = 60  # more than this: the index counts them by month (contacts.csv has each)
 
 STATEMENT_COLUMNS = ("period", "fee_item", "due_date", "amount", "principal_paid", "principal_waived",
@@ -452,7 +453,8 @@ def build_bundle(unit, actor, as_of):
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(files) + [MANIFEST]:
             info = zipfile.ZipInfo(path, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            # PDFs, JPEGs and PNGs are compressed already: deflating them again costs time for nothing.
+            info.compress_type = zipfile.ZIP_STORED if path.endswith(STORED_AS_IS) else zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, manifest_bytes if path == MANIFEST else files[path])
     return buffer.getvalue(), head_seq, head_hash, manifest["files"]
