@@ -203,7 +203,8 @@ def household_case(unit_id, form=None):
     if can_record and form is None:
         form = step_form(unit, formdata=False)
     refused = list(form.form_errors) if form is not None and not can_record else []
-    return {"steps": steps, "refused": refused, "claims": claimed_periods(steps), "kinds": kinds, "labels": CASE_STEP_LABELS,
+    return {"steps": steps, "refused": refused, "claims": claimed_periods(steps), "kinds": kinds,
+            "labels": CASE_STEP_LABELS,
             "form": form if can_record else None, "can_record": can_record, "filings": FILINGS,
             "escalated": bool(kinds) or bool(steps), "closed": bool(steps) and not kinds,
             "can_export": current_user.has_role("manager", "lawyer")}
