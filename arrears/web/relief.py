@@ -252,7 +252,7 @@ def household_relief(summary, forms):
         "plans": relief.unit_plan_lines(unit, today),
         "pending_plans": {line.request.id: relief.plan_periods(line.request) for line in lines
                           if line.subject == "plan"},
-        "suspended": relief_suspended(summary),
+        "suspended": suspended_groups(summary),
         "can_manage": manager,
         "subject_labels": SUBJECT_LABELS, "state_labels": STATE_LABELS, "state_badges": STATE_BADGES,
         "plan_labels": PLAN_LABELS, "plan_badges": PLAN_BADGES, "reason_labels": REASON_LABELS,
@@ -279,6 +279,17 @@ def relief_suspended(summary):
         cache[key] = {line.charge.id: suspended_for_charge(line, suspended, schedule, summary.today)
                       for line in summary.statement.charges}
     return cache[key]
+
+
+def suspended_groups(summary):
+    """The section's table: ``[(start, end, days, SuspendedPeriod, periods)]``, charges with
+    the same days and reason on one row, earliest first."""
+    groups = {}
+    for line in summary.statement.charges:
+        for start, end, days, period in relief_suspended(summary)[line.charge.id]:
+            key = (start, end, period.kind, period.ref_id)
+            groups.setdefault(key, [start, end, days, period, []])[4].append(line.charge.period)
+    return [tuple(group[:4]) + (tuple(dict.fromkeys(group[4])),) for _key, group in sorted(groups.items())]
 
 
 def suspended_for_charge(line, suspended, schedule, today):

@@ -203,8 +203,9 @@ def test_hardship_requested_by_a_clerk_approved_by_a_manager_and_explained(clien
     assert by_testid(html, "hardship-reason") == "家庭成员重病"
     # 2026-04 (due 2026-04-30): 9.30 before, 3.00 after (1–10 May); 2026-01 loses 21 days × 0.20.
     assert figures(client) != before
-    rows = re.findall(r'data-testid="suspended-row" data-period="([^"]+)" data-kind="hardship"', html)
-    assert sorted(rows) == ["2026-01", "2026-04"]
+    # One row: both charges, 11–31 May (21 days), for the hardship status.
+    rows = re.findall(r'data-testid="suspended-row" data-periods="([^"]+)" data-kind="hardship"', html)
+    assert rows == ["2026-01 2026-04"]
     assert 'data-testid="working-suspended"' in html
     assert "2026年5月11日" in html and "困难户认定 #1" in html
     as_user("clerk", "clerk")
@@ -331,7 +332,7 @@ def test_a_plan_approved_suspends_accrual_prints_its_agreement_and_breaks(client
     relief.record_plan_breaks(find_unit(REF))
     html = client.get(page_url()).get_data(as_text=True)
     assert 'data-status="broken"' in html
-    assert re.search(r'data-testid="suspended-row" data-period="2026-04" data-kind="plan"', html)
+    assert re.search(r'data-testid="suspended-row" data-periods="2026-01 2026-04" data-kind="plan"', html)
     assert "2026年6月17日" in html  # the last day without fee
     listing = client.get("/relief/").get_data(as_text=True)
     assert 'data-testid="plan-count" data-status="broken" data-count="1"' in listing
