@@ -280,6 +280,13 @@ def notice_command(unit_ref, kind, as_of, language, output, actor):
     click.echo(notice.serial)
 
 
+def _copy_new(source, path):
+    """Copy a stored file out, streaming (a print file can be large)."""
+    temporary = path + ".part"
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, path)
+
+
 def _write_new(path, data):
     temporary = path + ".part"
     with open(temporary, "wb") as handle:
@@ -303,7 +310,7 @@ def notices_command(stage, kind, as_of, language, workers, output, actor):
     A batch stopped half-way (Ctrl-C, a crash) is resumed by the same command: only the
     notices still missing are issued."""
     from .services.batches import batch_notices, create_batch, run_batch, unfinished_batch
-    from .services.files import read_file
+    from .services.files import path_of
     from .services.ledger import local_today
     kind = kind or {"legal": "final"}.get(stage, stage)
     as_of = as_of or local_today()
@@ -328,8 +335,8 @@ def notices_command(stage, kind, as_of, language, workers, output, actor):
         batch = run_batch(batch_id, workers=workers, progress=progress)
     notices = batch_notices(batch_id)
     for notice in notices:
-        _write_new(os.path.join(output, f"{notice.serial}.pdf"), read_file(notice.sha256))
-    _write_new(os.path.join(output, "print.pdf"), read_file(batch.print_sha256))
+        _copy_new(path_of(notice.sha256), os.path.join(output, f"{notice.serial}.pdf"))
+    _copy_new(path_of(batch.print_sha256), os.path.join(output, "print.pdf"))
     skipped = total - len(notices)
     click.echo(f"{len(notices)} notice(s) in {os.path.join(output, 'print.pdf')}"
                + (f"; {skipped} household(s) skipped (nothing owed any more)" if skipped else ""))

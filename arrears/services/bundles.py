@@ -359,16 +359,9 @@ def _certificate():
 
 
 def _signed_pdf(template, context, reason, location, attachments=()):
-    """Render and sign as ``notices.make_pdf`` does, with optional file attachments."""
-    from ..documents.render import render_document
-    from ..documents.signing import sign_pdf
-    rendered = render_document(template, context, "zh_CN", attachments=attachments)
-    box = rendered.seal_box
-    settings = dict(current_app.config)
-    settings["ARREARS_OFFICE_NAME"] = settings.get("ARREARS_OFFICE_NAME") or context["office"]["name"]
-    return sign_pdf(rendered.pdf, data_dir=current_app.config["ARREARS_DATA_DIR"], reason=reason,
-                    location=location, field_box=box[1:] if box else None, page=box[0] if box else 0,
-                    stamp_text="电子签章\n%(office)s\n%(ts)s", settings=settings)
+    """Render and sign as every issued document is (``notices.make_pdf``), in Chinese."""
+    from .notices import make_pdf
+    return make_pdf(template, context, "zh_CN", reason, location, attachments=attachments)
 
 
 def _entry(path, data):

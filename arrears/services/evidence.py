@@ -3,12 +3,15 @@
 Invariant: events are only ever appended, one at a time, each linked to the one
 before; appending takes a lock so that two transactions never claim the same ``seq``.
 """
+import hashlib
 import json
 from datetime import datetime, timezone
+from json.encoder import encode_basestring
 
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
+from ..domain.errors import ChainBroken
 from ..domain.evidence import GENESIS, canonical_json, seal, verify_events
 from ..extensions import db
 from ..models import EvidenceEvent
@@ -83,6 +86,30 @@ def iter_events(session=None, unit=None, batch=2000):
         yield event_dict(event)
 
 
-def verify_chain(session=None):
-    """Returns the number of events; raises ``ChainBroken`` naming the first bad one."""
-    return verify_events(iter_events(session))
+def verify_chain(session=None, batch=5000):
+    """Returns the number of events; raises ``ChainBroken`` naming the first bad one.
+
+    The fast path: rows are read as plain tuples, and the hashed text is put together from
+    the stored columns without parsing ``data`` — it is stored exactly as it was hashed,
+    so a tampered ``data`` still fails its hash. The result is the same as
+    ``verify_events(iter_events())`` (the tests hold them equal)."""
+    session = session or db.session
+    query = (select(EvidenceEvent.seq, EvidenceEvent.at, EvidenceEvent.kind, EvidenceEvent.actor,
+                    EvidenceEvent.unit, EvidenceEvent.data, EvidenceEvent.prev_hash, EvidenceEvent.hash)
+             .order_by(EvidenceEvent.seq).execution_options(yield_per=batch))
+    prev_hash, expected, count = GENESIS, 1, 0
+    quote = encode_basestring
+    sha256 = hashlib.sha256
+    for seq, at, kind, actor, unit, data, stored_prev, stored_hash in session.execute(query):
+        if seq != expected:
+            if seq > expected:
+                raise ChainBroken(expected, f"missing: the chain jumps from {expected - 1} to {seq}")
+            raise ChainBroken(seq, f"out of order: expected {expected}")
+        if stored_prev != prev_hash:
+            raise ChainBroken(seq, "prev_hash does not match the previous event's hash")
+        text = (f'{stored_prev}\n{{"actor":{quote(actor)},"at":{quote(at)},"data":{data},"kind":{quote(kind)},'
+                f'"prev_hash":{quote(stored_prev)},"seq":{seq},"unit":{quote(unit) if unit is not None else "null"}}}')
+        if sha256(text.encode("utf-8")).hexdigest() != stored_hash:
+            raise ChainBroken(seq, "hash does not match the event's content")
+        prev_hash, expected, count = stored_hash, seq + 1, count + 1
+    return count

@@ -148,11 +148,12 @@ def notice_context(unit, kind, as_of, serial, issued_on, statement, lines, chain
     }
 
 
-def make_pdf(template, context, language, reason, location):
-    """Render and sign: the signed PDF's bytes. Needs no transaction."""
+def make_pdf(template, context, language, reason, location, attachments=()):
+    """Render and sign: the signed PDF's bytes (``attachments``: files embedded in the PDF,
+    as ``render_document`` takes them). Needs no transaction."""
     from ..documents.render import render_document
     from ..documents.signing import sign_pdf
-    rendered = render_document(template, context, language)
+    rendered = render_document(template, context, language, attachments=attachments)
     box = rendered.seal_box
     # The office's own certificate, when the program makes one, is named after the office.
     settings = dict(current_app.config)

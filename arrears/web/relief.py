@@ -451,10 +451,7 @@ def _instalment_messages(rows, covered, today):
 
 # -- documents -------------------------------------------------------------------------------------
 
-def _pdf(data, filename, attachment=False):
-    response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'{"attachment" if attachment else "inline"}; filename="{filename}"'
-    return response
+from .notices import _pdf_response as _pdf  # noqa: E402  (one way to send a PDF)
 
 
 @bp.post("/relief/plans/<int:plan_id>/agreement")

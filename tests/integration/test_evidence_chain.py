@@ -178,7 +178,7 @@ def test_acts_append_events_with_kind_actor_and_unit(history):
     assert data[11] == {"payment_id": history["payment_id"], "amount": "100.00", "paid_on": "2026-11-01",
                         "method": "wechat", "reference": "WX-0001", "periods": [],
                         "allocations": [{"period": "2026-10", "principal": "100.00", "late_fee": "0.00"}],
-                        "via": "office"}
+                        "via": "office", "receipt": "SJ-2026-000001"}
     assert data[12] == {"payment_id": history["payment_id"], "reference": "WX-0001", "amount": "100.00",
                         "reason": "银行退票", "reversed_on": "2026-11-23"}
     assert data[2]["effective_from"] == "1970-01-01"

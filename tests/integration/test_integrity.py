@@ -86,14 +86,17 @@ def test_a_changed_payment_date_is_named_and_restoring_it_passes_again(cli, hous
 
 def test_a_deleted_payment_is_named(cli, household):
     row = db.session.execute(text("SELECT * FROM payments")).mappings().one()
+    receipt = db.session.execute(text("SELECT * FROM receipts WHERE payment_id = :id"), {"id": row["id"]}).mappings().one()
     db.session.rollback()
-    # Its projection rows point to it: those go first (they are derived, not evidence).
+    # Its receipt and projection rows point to it: those go first.
+    sql("receipts", "DELETE FROM receipts WHERE id = :id", id=receipt["id"])
     with around("payments") as session:
         session.execute(text("DELETE FROM payment_allocations WHERE payment_id = :id"), {"id": row["id"]})
         session.execute(text("DELETE FROM payments WHERE id = :id"), {"id": row["id"]})
     broken_with(cli, f"payments: the row payment_id {row['id']} recorded by a payment_posted event is missing")
-    columns = ", ".join(row.keys())
-    sql("payments", f"INSERT INTO payments ({columns}) VALUES ({', '.join(':' + k for k in row.keys())})", **row)
+    for table, values in (("payments", row), ("receipts", receipt)):
+        columns = ", ".join(values.keys())
+        sql(table, f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + k for k in values.keys())})", **values)
     intact(cli)
 
 
@@ -183,3 +186,24 @@ def test_a_rebuilt_chain_and_an_edited_checkpoint_are_caught(app, cli, household
     json.dump(document, open(edited, "w", encoding="utf-8"))
     broken_with(cli, "edited.json: the signature does not match its content", "--checkpoint", edited)
     broken_with(cli, "no such file", "--checkpoint", edited + ".missing")
+
+
+def test_the_fast_chain_check_agrees_with_the_reference_on_awkward_text(app):
+    """verify_chain builds the hashed text from the stored columns; it must agree with
+    verify_events over parsed events, for quotes, backslashes, newlines, CJK and nulls."""
+    from arrears.domain.evidence import verify_events
+    from arrears.services.evidence import append_event, iter_events, verify_chain
+    from arrears.services.transaction import atomic
+    awkward = ['say "hi"', "back\\slash", "line\nbreak", "示例花园/3栋/1201", "tab\there", "\u2028sep", "emoji 🏠"]
+    with atomic():
+        for index, value in enumerate(awkward):
+            append_event(f"kind_{index}", value, value if index % 2 else None, {"v": value, "n": [index, None, 1.5]})
+    assert verify_chain() == verify_events(iter_events()) == len(awkward)
+    sql("evidence_events", "UPDATE evidence_events SET actor = 'mallory' WHERE seq = 4")
+    from arrears.domain.errors import ChainBroken
+    with pytest.raises(ChainBroken) as fast:
+        verify_chain()
+    with pytest.raises(ChainBroken) as reference:
+        verify_events(iter_events())
+    assert (fast.value.seq, fast.value.reason) == (reference.value.seq, reference.value.reason) == (
+        4, "hash does not match the event's content")
