@@ -40,6 +40,7 @@ def init_app(app):
     from .household import bp as household_bp
     from .households import bp as households_bp
     from .language import bp as language_bp
+    from .members import bp as members_bp
     from .notices import bp as notices_bp
     from .relief import bp as relief_bp
     from .verify import bp as verify_bp
@@ -54,7 +55,7 @@ def init_app(app):
     init_formats(app)
 
     for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp,
-                      notices_bp, verify_bp, relief_bp, cases_bp):
+                      notices_bp, verify_bp, members_bp, cases_bp, relief_bp):
         app.register_blueprint(blueprint)
     init_errors(app)
 

@@ -60,6 +60,8 @@ BREACH_LABELS = {QUIET_HOURS: _l("outside the allowed hours"), TOO_MANY: _l("too
                  NOT_HOUSEHOLD: _l("the person reached is not the owner or a household member")}
 PERSONAL_DATA_LABELS = {"owner_phone": _l("the owner's phone number")}
 WAIVER_KIND_LABELS = {"late_fee": _l("late fee"), "principal": _l("principal")}
+MEMBER_RELATION_LABELS = {"spouse": _l("Spouse"), "parent": _l("Parent"), "child": _l("Child"),
+                          "sibling": _l("Sibling"), "tenant": _l("Tenant"), "other": _l("Other relation")}
 EARLIEST_DAY = date(1970, 1, 1)
 TIMELINE_LIMIT = 200
 
@@ -151,6 +153,8 @@ class ContactForm(ActionForm):
                           validators=[filled(_l("Say what came of the contact.")), Length(max=200)])
     reason = SelectField(_l("Reason given for not paying"), choices=[], validators=[Optional()],
                          invalid_choice_message=_l("Choose a reason from the list."))
+    member = SelectField(_l("Which household member (registered)"), choices=[], validators=[Optional()],
+                         invalid_choice_message=_l("Choose a registered household member from the list."))
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=2000)])
     justification = TextAreaField(_l("Justification (needed when the contact policy is broken)"),
                                   validators=[Optional(), Length(max=2000)])
@@ -232,6 +236,11 @@ def bind(name, summary, formdata=True):
                                 for line in summary.payments]
     elif name == "escalate":
         form.lawyer.choices = [SelectChoice("", _("(not yet)"))] + [SelectChoice(u, u) for u in active_lawyers()]
+    elif name == "contact":
+        from ..services.members import active_members
+        form.member.choices = [SelectChoice("", _("(not a household member)"))] + [
+            SelectChoice(str(m.id), f"{m.name} · {MEMBER_RELATION_LABELS.get(m.relation, m.relation)}")
+            for m in active_members(summary.unit.id)]
     elif name == "dispute_update":
         form.dispute.choices = [SelectChoice(d.dispute.id, f"#{d.dispute.id} {d.dispute.subject}")
                                 for d in summary.disputes]
@@ -393,7 +402,7 @@ def _contact_breach_messages(form, found, policy):
         form.contacted_at.errors.append(_("At most %(count)s contact attempts in any %(days)s days.",
                                           count=policy.max_attempts, days=policy.window_days))
     if NOT_HOUSEHOLD in found:
-        form.reached.errors.append(_("Only the owner and household members may be contacted."))
+        form.reached.errors.append(_("Only the owner and registered household members may be contacted."))
     form.justification.errors.append(_("This contact breaks the contact policy (%(reasons)s). Write a "
                                        "justification to record it anyway; it will be flagged.", reasons=reasons))
 
@@ -412,7 +421,8 @@ def contact(unit_id):
         row = log_contact(unit, channel=form.channel.data, contacted_at=contacted_at, reached=form.reached.data,
                           outcome=form.outcome.data, reason=form.reason.data or None, notes=form.notes.data,
                           justification=form.justification.data, actor=current_user.username,
-                          form_token=form.form_token.data, policy=policy)
+                          form_token=form.form_token.data, policy=policy,
+                          member_id=int(form.member.data) if (form.member.data or "").isdigit() else None)
     except ContactPolicyBreach as error:
         _contact_breach_messages(form, error.breaches, policy)
         return render_page(unit, status=422, contact=form)
