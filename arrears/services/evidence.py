@@ -94,13 +94,17 @@ def verify_chain(session=None, batch=5000):
     so a tampered ``data`` still fails its hash. The result is the same as
     ``verify_events(iter_events())`` (the tests hold them equal)."""
     session = session or db.session
-    query = (select(EvidenceEvent.seq, EvidenceEvent.at, EvidenceEvent.kind, EvidenceEvent.actor,
-                    EvidenceEvent.unit, EvidenceEvent.data, EvidenceEvent.prev_hash, EvidenceEvent.hash)
-             .order_by(EvidenceEvent.seq).execution_options(yield_per=batch))
+    if hasattr(session, "registry"):
+        session = session()
+    table = EvidenceEvent.__table__
+    query = select(table.c.seq, table.c.at, table.c.kind, table.c.actor, table.c.unit, table.c.data,
+                   table.c.prev_hash, table.c.hash).order_by(table.c.seq)
+    # Core rows straight from the connection: no ORM bookkeeping per event.
+    rows = session.connection().execution_options(yield_per=batch).execute(query)
     prev_hash, expected, count = GENESIS, 1, 0
     quote = encode_basestring
     sha256 = hashlib.sha256
-    for seq, at, kind, actor, unit, data, stored_prev, stored_hash in session.execute(query):
+    for seq, at, kind, actor, unit, data, stored_prev, stored_hash in rows:
         if seq != expected:
             if seq > expected:
                 raise ChainBroken(expected, f"missing: the chain jumps from {expected - 1} to {seq}")
