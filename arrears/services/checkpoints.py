@@ -68,10 +68,27 @@ def write_checkpoint(actor="system"):
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(document, handle, ensure_ascii=False, indent=1)
     os.replace(temporary, path)
+    _print(path, checkpoint, local.date())
     with atomic():
         append_event("checkpoint_written", actor, None, {"seq": seq, "hash": digest,
                                                          "file": os.path.basename(path)})
     return path
+
+
+def _print(path, checkpoint, day):
+    """A signed, printable PDF of the checkpoint next to its file (``….pdf``)."""
+    from ..models import Estate
+    from .notices import make_pdf, office_context
+    estate = db.session.execute(select(Estate).order_by(Estate.id).limit(1)).scalar_one_or_none()
+    office = office_context(estate) if estate is not None else {
+        "name": current_app.config.get("ARREARS_OFFICE_NAME") or "物业服务中心", "address": "", "phone": ""}
+    context = {"serial": f"CP-{checkpoint['seq']}", "issued_on": day, "copy": False, "office": office,
+               "checkpoint": checkpoint, "file": os.path.basename(path),
+               "chain_head": {"seq": checkpoint["seq"], "hash16": checkpoint["hash"][:16]}}
+    pdf = make_pdf("checkpoint.html", context, "zh_CN", reason=f"证据链检查点 #{checkpoint['seq']}",
+                   location=office["name"])
+    with open(path[:-len(".json")] + ".pdf", "wb") as handle:
+        handle.write(pdf)
 
 
 def read_checkpoint(path):

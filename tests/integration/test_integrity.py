@@ -127,6 +127,10 @@ def test_a_truncated_tail_is_caught_by_a_checkpoint(app, cli, household):
     path = written.stdout.strip()
     assert os.path.dirname(path) == os.path.join(app.config["ARREARS_DATA_DIR"], "checkpoints")
     checkpoint = json.load(open(path, encoding="utf-8"))["checkpoint"]
+    printed = path[:-len(".json")] + ".pdf"  # a signed page to print and keep elsewhere
+    import subprocess
+    page = subprocess.run(["pdftotext", printed, "-"], capture_output=True, text=True).stdout
+    assert checkpoint["hash"][:32] in page.replace("\n", "").replace(" ", "") and "证据链检查点" in page.replace(" ", "")
     result = verify(cli, "--checkpoint", path)
     assert result.exit_code == 0, result.output
     assert "matches the checkpoint" in result.stdout
