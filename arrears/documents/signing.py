@@ -430,7 +430,29 @@ def _next_field_name(writer):
     return f"{FIELD_NAME_PREFIX}{number}"
 
 
+def _outside_event_loop(function, *args, **kwargs):
+    """Run ``function`` where pyHanko's ``asyncio.run`` can run: here, or, when this
+    thread already runs an event loop (an async server, Playwright's sync API in the
+    same process), in a thread of its own."""
+    import asyncio
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
 def sign_pdf(pdf_bytes, *, data_dir, reason, location, field_box=None, page=0, stamp_text=None,
+             settings=None) -> bytes:
+    """See ``_sign_pdf``; safe to call with an event loop running."""
+    settings = _settings(settings)
+    return _outside_event_loop(_sign_pdf, pdf_bytes, data_dir=data_dir, reason=reason, location=location,
+                               field_box=field_box, page=page, stamp_text=stamp_text, settings=settings)
+
+
+def _sign_pdf(pdf_bytes, *, data_dir, reason, location, field_box=None, page=0, stamp_text=None,
              settings=None) -> bytes:
     """``pdf_bytes`` with a PAdES signature (ETSI.CAdES.detached, SHA-256) appended.
 
@@ -503,7 +525,7 @@ def validate_pdf(pdf_bytes, *, data_dir, settings=None) -> SignatureCheck:
     """Check every signature in ``pdf_bytes`` against the office's trust roots. Never
     raises: unreadable input or no signature gives ``signed=False`` with a ``problem``."""
     try:
-        return _validate(pdf_bytes, data_dir, settings)
+        return _outside_event_loop(_validate, pdf_bytes, data_dir, _settings(settings))
     except Exception as error:  # the contract is a verdict, whatever the input
         return _unsigned(f"could not check the document ({type(error).__name__})")
 

@@ -410,3 +410,16 @@ def test_a_broken_configured_pair_is_refused(data_dir, sample_pdf, ca_pair, tmp_
         del settings["ARREARS_SIGNING_CERT"]
     with pytest.raises(SigningError):
         _sign(sample_pdf, data_dir, settings=settings)
+
+
+def test_signing_and_checking_work_inside_a_running_event_loop(data_dir, sample_pdf):
+    """pyHanko calls asyncio.run: with a loop already running in this thread (an async
+    server, or Playwright's sync API earlier in the same test run) it must still work."""
+    import asyncio
+
+    async def inside_a_loop():
+        signed = _sign(sample_pdf, data_dir)
+        return signing.validate_pdf(signed, data_dir=data_dir)
+
+    check = asyncio.run(inside_a_loop())
+    assert check.signed and check.intact and check.valid and check.trusted, check.problem
