@@ -348,7 +348,7 @@ def notices_command(stage, kind, as_of, language, workers, output, actor):
 @friendly
 def receipt_command(payment_id, output):
     """Print a payment's receipt (the first print is the original, later ones are copies)."""
-    from .models import Receipt, ReceiptPrint
+    from .models import Receipt
     from .services.files import read_file
     from .services.notices import print_receipt
     new_output_file(output)

@@ -56,8 +56,6 @@ def run_batch_job(batch_id):
 def daily_checkpoint():
     """Every evening: a signed checkpoint of the chain's head, and the breaks of payment
     plans recorded (a plan breaks by the calendar, with no act that would record it)."""
-    from sqlalchemy import select
-
     from .extensions import db
     from .models import Unit
     from .services.checkpoints import write_checkpoint

@@ -12,7 +12,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from ..domain.errors import ChainBroken
-from ..domain.evidence import GENESIS, canonical_json, seal, verify_events
+from ..domain.evidence import GENESIS, canonical_json, seal
 from ..extensions import db
 from ..models import EvidenceEvent
 

@@ -13,10 +13,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms import BooleanField, DateField, FileField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional
 
 from ..models import (DELIVERY_METHODS, DELIVERY_OUTCOMES, NOTICE_KINDS, SIGNER_RELATIONS, Delivery, Notice, Payment,
-                      Receipt, ReceiptPrint)
+                      Receipt)
 from ..services.batches import BATCH_STAGES, batch_notices, create_batch, get_batch, progress_of
 from ..services.errors import NotFound, ServiceError
 from ..services.files import UploadRefused, check_upload, read_file

@@ -10,7 +10,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, current_app, render_template, request
-from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 
 from ..extensions import db
