@@ -98,22 +98,26 @@ def verify_chain(session=None, batch=5000):
         session = session()
     table = EvidenceEvent.__table__
     query = select(table.c.seq, table.c.at, table.c.kind, table.c.actor, table.c.unit, table.c.data,
-                   table.c.prev_hash, table.c.hash).order_by(table.c.seq)
-    # Core rows straight from the connection: no ORM bookkeeping per event.
-    rows = session.connection().execution_options(yield_per=batch).execute(query)
+                   table.c.prev_hash, table.c.hash).order_by(table.c.seq).execution_options(yield_per=batch)
+    # Core rows straight from the connection: no ORM bookkeeping per event. The option is
+    # the statement's: set on the connection it would stay for every later statement.
+    rows = session.connection().execute(query)
     prev_hash, expected, count = GENESIS, 1, 0
     quote = encode_basestring
     sha256 = hashlib.sha256
-    for seq, at, kind, actor, unit, data, stored_prev, stored_hash in rows:
-        if seq != expected:
-            if seq > expected:
-                raise ChainBroken(expected, f"missing: the chain jumps from {expected - 1} to {seq}")
-            raise ChainBroken(seq, f"out of order: expected {expected}")
-        if stored_prev != prev_hash:
-            raise ChainBroken(seq, "prev_hash does not match the previous event's hash")
-        text = (f'{stored_prev}\n{{"actor":{quote(actor)},"at":{quote(at)},"data":{data},"kind":{quote(kind)},'
-                f'"prev_hash":{quote(stored_prev)},"seq":{seq},"unit":{quote(unit) if unit is not None else "null"}}}')
-        if sha256(text.encode("utf-8")).hexdigest() != stored_hash:
-            raise ChainBroken(seq, "hash does not match the event's content")
-        prev_hash, expected, count = stored_hash, seq + 1, count + 1
+    try:
+        for seq, at, kind, actor, unit, data, stored_prev, stored_hash in rows:
+            if seq != expected:
+                if seq > expected:
+                    raise ChainBroken(expected, f"missing: the chain jumps from {expected - 1} to {seq}")
+                raise ChainBroken(seq, f"out of order: expected {expected}")
+            if stored_prev != prev_hash:
+                raise ChainBroken(seq, "prev_hash does not match the previous event's hash")
+            text = (f'{stored_prev}\n{{"actor":{quote(actor)},"at":{quote(at)},"data":{data},"kind":{quote(kind)},'
+                    f'"prev_hash":{quote(stored_prev)},"seq":{seq},"unit":{quote(unit) if unit is not None else "null"}}}')
+            if sha256(text.encode("utf-8")).hexdigest() != stored_hash:
+                raise ChainBroken(seq, "hash does not match the event's content")
+            prev_hash, expected, count = stored_hash, seq + 1, count + 1
+    finally:
+        rows.close()  # a server-side cursor left open would block DDL in this session
     return count
