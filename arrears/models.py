@@ -32,7 +32,8 @@ APPEND_ONLY_TABLES = ("charges", "payments", "reversals", "waivers", "hardship_s
                       "receipts", "receipt_prints",
                       "hardship_requests", "waiver_requests", "payment_plans", "plan_charges",
                       "plan_instalments", "decisions", "waiver_reversals", "plan_breaks", "plan_agreements",
-                      "case_steps", "case_claims", "bundle_exports")
+                      "case_steps", "case_claims", "bundle_exports",
+                      "call_guides", "paydays", "visit_sheets", "visit_sheet_items", "commission_schemes")
 
 
 def utcnow():
@@ -431,6 +432,8 @@ class Contact(db.Model):
     notes: Mapped[str | None] = mapped_column(Text)
     policy_breach: Mapped[bool] = mapped_column(default=False)
     justification: Mapped[str | None] = mapped_column(Text)
+    # The call guide version the clerk was shown when logging it (issue 7); NULL before guides.
+    guide_id: Mapped[int | None] = mapped_column(ForeignKey("call_guides.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -894,5 +897,99 @@ class BundleExport(db.Model):
     sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"))
     chain_seq: Mapped[int] = mapped_column(BigInteger)
     chain_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- collection craft (issue 7) ----------------------------------------------------------------
+
+GUIDE_STAGES = ("reminder", "demand", "final", "legal")
+# A guide for a stage with no reason given yet (the opening call) has reason ``opening``.
+GUIDE_REASONS = ("opening",) + NONPAYMENT_REASONS
+COMMISSION_KINDS = ("fixed", "tiered_marginal", "tiered_whole")
+
+
+class CallGuide(db.Model):
+    """One version of the call guide (话术) for a stage and a reason given, in one language.
+    Never edited: an admin's edit adds the next version; the guide in force is the highest
+    version, and each contact links the version the clerk was shown (``contacts.guide_id``)."""
+
+    __tablename__ = "call_guides"
+    __table_args__ = (
+        CheckConstraint(_in("stage", GUIDE_STAGES), name="known_stage"),
+        CheckConstraint(_in("reason", GUIDE_REASONS), name="known_reason"),
+        CheckConstraint(_in("language", NOTICE_LANGUAGES), name="known_language"),
+        CheckConstraint("version >= 1", name="positive_version"),
+        UniqueConstraint("stage", "reason", "language", "version", name="uq_call_guides_version"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(30))
+    language: Mapped[str] = mapped_column(String(10))
+    version: Mapped[int] = mapped_column(Integer)
+    opening: Mapped[str] = mapped_column(Text)    # how to open: who calls, from which office, amount, periods
+    replies: Mapped[str] = mapped_column(Text)    # what to say to the usual replies
+    offer: Mapped[str] = mapped_column(Text)      # payment methods, a plan, hardship, the dispute route
+    never_say: Mapped[str] = mapped_column(Text)  # what may never be said
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Payday(db.Model):
+    """A payday a resident mentioned (day of the month), for best-time hints. The newest row
+    of a unit stands; a row with ``day_of_month`` NULL clears it."""
+
+    __tablename__ = "paydays"
+    __table_args__ = (CheckConstraint("day_of_month IS NULL OR (day_of_month BETWEEN 1 AND 31)",
+                                      name="day_in_month"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    day_of_month: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VisitSheet(db.Model):
+    """A printed route for door visits (外访): its households in walking order, its PDF."""
+
+    __tablename__ = "visit_sheets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"))
+    buildings: Mapped[str] = mapped_column(String(500))  # building ids, comma-separated, as chosen
+    visit_on: Mapped[date] = mapped_column(Date)
+    sha256: Mapped[str | None] = mapped_column(ForeignKey("stored_files.sha256"))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    items = relationship("VisitSheetItem", order_by="VisitSheetItem.position")
+
+
+class VisitSheetItem(db.Model):
+    """A household on a visit sheet, at its place in the route, with what the sheet printed."""
+
+    __tablename__ = "visit_sheet_items"
+    __table_args__ = (UniqueConstraint("sheet_id", "position", name="uq_visit_sheet_items_position"),
+                      UniqueConstraint("sheet_id", "unit_id", name="uq_visit_sheet_items_unit"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("visit_sheets.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    owed_fen: Mapped[int] = mapped_column(BigInteger)
+    stage: Mapped[str] = mapped_column(String(20))
+
+
+class CommissionScheme(db.Model):
+    """A version of the office's commission scheme (提成), in force from ``effective_from``
+    (the first day of a month) until the next version. ``definition`` is the JSON that
+    ``arrears.domain.commission.parse_scheme`` reads. Never edited: a change is a new row."""
+
+    __tablename__ = "commission_schemes"
+    __table_args__ = (CheckConstraint(_in("kind", COMMISSION_KINDS), name="known_kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    definition: Mapped[str] = mapped_column(Text)
+    effective_from: Mapped[date] = mapped_column(Date, index=True)
+    note: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -19,9 +19,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def check_print_file(folder):
-    """Each notice of the folder starts on an odd page (1-based) of print.pdf, in order."""
+    """Each notice of the folder starts on an odd page (1-based) of print.pdf, in the
+    batch's item order (building and unit). With several processes the serials are taken
+    as the notices are rendered, so they need not follow that order."""
     reader = PdfReader(os.path.join(folder, "print.pdf"))
-    notices = sorted(name for name in os.listdir(folder) if name.startswith("SL-"))
+    in_order = db.session.execute(select(Notice.serial).join(NoticeBatchItem, NoticeBatchItem.notice_id == Notice.id)
+                                  .order_by(NoticeBatchItem.batch_id.desc(), NoticeBatchItem.position)).scalars().all()
+    db.session.remove()
+    notices = [f"{serial}.pdf" for serial in in_order if os.path.exists(os.path.join(folder, f"{serial}.pdf"))]
+    assert sorted(notices) == sorted(name for name in os.listdir(folder) if name.startswith("SL-"))
     page = 0
     for name in notices:
         pages = len(PdfReader(os.path.join(folder, name)).pages)

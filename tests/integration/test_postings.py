@@ -313,6 +313,11 @@ CHANGES = {
     "case_steps": ("id", "court = 'edited'"),
     "case_claims": ("id", "charge_id = charge_id"),
     "bundle_exports": ("id", "chain_seq = chain_seq + 1"),
+    "call_guides": ("id", "opening = 'edited'"),
+    "paydays": ("id", "day_of_month = 1"),
+    "visit_sheets": ("id", "visit_on = '2027-01-01'"),
+    "visit_sheet_items": ("id", "owed_fen = owed_fen + 1"),
+    "commission_schemes": ("id", "definition = '{}'"),
 }
 
 
@@ -348,6 +353,7 @@ def full_ledger(cli, write_csv, billed):
     collection.escalate(unit, stage="legal", reason="长期拒缴", actor="mgr1")
     notice_rows(unit)
     relief_rows(unit)
+    craft_rows(unit)
     for table in CHANGES:
         assert db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() > 0, table
     db.session.rollback()
@@ -415,6 +421,25 @@ def relief_rows(unit):
         db.session.add_all([CaseClaim(step_id=step.id, charge_id=charge.id),
                             BundleExport(unit_id=unit.id, sha256=sha, chain_seq=1, chain_hash="0" * 64,
                                          created_by="mgr1")])
+
+
+def craft_rows(unit):
+    """One row in each collection-craft table, written as plain rows."""
+    from datetime import date
+    from arrears.models import CallGuide, CommissionScheme, Payday, VisitSheet, VisitSheetItem
+    from arrears.services.transaction import atomic
+    with atomic():
+        db.session.add_all([
+            CallGuide(stage="demand", reason="opening", language="zh_CN", version=1, opening="您好", replies="-",
+                      offer="-", never_say="-", created_by="admin"),
+            Payday(unit_id=unit.id, day_of_month=10, created_by="clerk1"),
+            CommissionScheme(kind="fixed", definition='{"rate": "0.04"}', effective_from=date(2026, 11, 1),
+                             created_by="admin")])
+        sheet = VisitSheet(estate_id=unit.building.estate_id, buildings=str(unit.building_id),
+                           visit_on=date(2026, 11, 23), created_by="mgr1")
+        db.session.add(sheet)
+        db.session.flush()
+        db.session.add(VisitSheetItem(sheet_id=sheet.id, unit_id=unit.id, position=1, owed_fen=100, stage="demand"))
 
 
 def all_rows(table, key):
