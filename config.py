@@ -18,6 +18,8 @@
   ``ARREARS_MAX_UPLOAD_BYTES`` (10 MB per proof file), ``ARREARS_JOBS_URL`` (a
   ``redis://`` URL for the batch-job queue; default a SQLite file in the data folder),
   ``ARREARS_WORKERS`` (processes a batch uses; default one per core).
+- Staff performance (issue 7): ``ARREARS_RECOVERY_WINDOW_DAYS`` (30): a payment is
+  credited to the last contact with the household at most this many days before it.
 """
 import os
 
@@ -48,6 +50,9 @@ class Config:
 
     # Relief (issue 5): days an instalment may be late before the plan breaks.
     ARREARS_PLAN_TOLERANCE_DAYS = int(os.environ.get("ARREARS_PLAN_TOLERANCE_DAYS", "7"))
+
+    # Staff performance (issue 7): days a contact may precede a payment credited to it.
+    ARREARS_RECOVERY_WINDOW_DAYS = int(os.environ.get("ARREARS_RECOVERY_WINDOW_DAYS", "30"))
 
     # Notices, receipts and delivery (issue 4).
     # The address residents reach the verification page at (printed as a QR code).

@@ -256,27 +256,27 @@ def limitation_weeks(as_of, weeks=WATCH_WEEKS):
     charges already expired.
 
     The charges and their expiries are the dashboard's watchlist computation
-    (``dashboard._watch_charges``: ``domain.limitation`` over the unit's last payment and
+    (``dashboard.watch_charges``: ``domain.limitation`` over the unit's last payment and
     ``INTERRUPTION_SOURCES``), over a window of whole weeks; the last interruption of each
     is read from the same sources, one kind at a time."""
-    from .dashboard import _last_payments, _load_units, _watch_charges, households, unit_labels
+    from .dashboard import last_payments, load_units, watch_charges, households, unit_labels
     from .reports import day_figures
     years = current_app.config["ARREARS_LIMITATION_YEARS"]
     first_monday = as_of - timedelta(days=as_of.weekday())
     until = first_monday + timedelta(weeks=weeks, days=-1)
     within_days = (until - as_of).days
     snapshot = day_figures(as_of)
-    per_unit = _watch_charges(as_of, households(as_of, snapshot=snapshot), within_days)
+    per_unit = watch_charges(as_of, households(as_of, snapshot=snapshot), within_days)
     items = [item for found in per_unit.values() for item in found]
     labels = unit_labels({item[0] for item in items}, as_of)
     periods = {}
     if items:
         periods = dict(db.session.execute(select(Charge.id, Charge.period)
                                           .where(Charge.id.in_([item[1] for item in items]))).all())
-    last_paid = _last_payments(list(per_unit), as_of)
+    last_paid = last_payments(list(per_unit), as_of)
     kinds = _source_kinds()
     by_charge = defaultdict(list)  # charge_id -> [(date, kind)]
-    for unit in _load_units(per_unit):
+    for unit in load_units(per_unit):
         for source in INTERRUPTION_SOURCES:
             for charge_id, dates in source(unit, as_of).items():
                 by_charge[charge_id] += [(d, kinds.get(source, OTHER)) for d in dates if d <= as_of]

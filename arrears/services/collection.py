@@ -136,13 +136,15 @@ def contact_breaches(unit, contacted_at, reached, policy=None, member_registered
 
 
 def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=None, notes=None,
-                justification=None, form_token=None, policy=None, now=None, member_id=None):
+                justification=None, form_token=None, policy=None, now=None, member_id=None, language=None):
     """Record a contact attempt made at ``contacted_at`` (an aware datetime) under
     ``policy`` (default: the configured ``contact_policy()``). Raises
     ``ContactPolicyBreach`` when it breaks the policy without a ``justification``,
     ``InvalidAct`` for bad input, ``AlreadySubmitted`` for a repeated form. Reaching a
     household member counts as within the policy only when ``member_id`` names one
-    registered for the household (``services/members.py``)."""
+    registered for the household (``services/members.py``). The contact links the call
+    guide in force now for the household's stage today, ``reason`` (``opening`` when none)
+    and ``language`` (the clerk's; default the app's), see ``guides.guide_for_contact``."""
     now = now or datetime.now(timezone.utc)
     policy = policy or contact_policy()
     _check_token(form_token)
@@ -171,9 +173,12 @@ def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=
         found = contact_breaches(unit, contacted_at, reached, policy, member_registered=member is not None)
         if found and not justification:
             raise ContactPolicyBreach(found)
+        from .guides import default_language, guide_for_contact
+        guide = guide_for_contact(unit, reason, language or default_language())
         contact = Contact(unit_id=unit.id, channel=channel, contacted_at=as_utc(contacted_at), staff=actor,
                           reached=reached, outcome=outcome, reason=reason or None, notes=notes,
-                          policy_breach=bool(found), justification=justification)
+                          policy_breach=bool(found), justification=justification,
+                          guide_id=guide.id if guide else None)
         db.session.add(contact)
         db.session.flush()
         data = {"contact_id": contact.id, "channel": channel,
@@ -182,6 +187,9 @@ def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=
                 "policy_breach": bool(found), "breaches": found, "justification": justification}
         if member is not None:
             data["member"] = {"id": member.id, "name": member.name, "relation": member.relation}
+        if guide is not None:
+            data["guide"] = {"id": guide.id, "version": guide.version, "stage": guide.stage, "reason": guide.reason,
+                             "language": guide.language}
         if form_token:
             data["form_token"] = form_token
         event = append_event("contact_logged", actor, unit.ref, data)

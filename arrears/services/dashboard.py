@@ -340,15 +340,15 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS, snapshot=None):
     kept with it; names and periods are read on every call.
     """
     if snapshot is None:
-        found = _watch_lists(_watch_charges(as_of, rows, within_days), as_of, within_days)
+        found = _watch_lists(watch_charges(as_of, rows, within_days), as_of, within_days)
     else:
         def update(kept, changed):
             found = {unit_id: items for unit_id, items in kept.items() if unit_id not in changed}
-            found.update(_watch_charges(as_of, [h for h in rows if h.unit_id in changed], within_days))
+            found.update(watch_charges(as_of, [h for h in rows if h.unit_id in changed], within_days))
             return found
 
         per_unit = derived_from(snapshot, ("watch charges", within_days),
-                                lambda: _watch_charges(as_of, rows, within_days), update)
+                                lambda: watch_charges(as_of, rows, within_days), update)
         found = derived_from(snapshot, ("watchlist", within_days), lambda: _watch_lists(per_unit, as_of, within_days))
     expiring, expired, soonest, latest = found
     listed = soonest + latest
@@ -368,7 +368,7 @@ def limitation_watchlist(as_of, rows, within_days=WATCH_DAYS, snapshot=None):
         expired_households=len({i[0] for i in expired}), expired_principal_fen=sum(i[3] for i in expired))
 
 
-def _watch_charges(as_of, rows, within_days):
+def watch_charges(as_of, rows, within_days):
     """``{unit_id: [(unit_id, charge_id, due day (ordinal), principal_fen, expires)]}``: the
     charges of the households ``rows`` that expire within the window or have expired.
     A household's charges depend on its own records only, so these can be kept by
@@ -377,7 +377,7 @@ def _watch_charges(as_of, rows, within_days):
     horizon = as_of + timedelta(days=within_days)
     cutoff = latest_due_expiring_by(horizon, years)
     oldest = {h.unit_id: h.oldest_due for h in rows if h.oldest_due is not None and h.oldest_due <= cutoff}
-    last_paid = _last_payments(list(oldest), as_of)
+    last_paid = last_payments(list(oldest), as_of)
     candidates = [unit_id for unit_id, due in oldest.items()
                   if add_years(max(due, last_paid.get(unit_id, due)), years) <= horizon]
     day = as_of.toordinal()
@@ -401,7 +401,7 @@ def _watch_charges(as_of, rows, within_days):
             if expires is None:
                 expires = expiries[key] = limitation_expiry(date.fromordinal(due_day), key[1:], years)
             items.append((unit_id, charge_id, due_day, principal, expires))
-    for unit in _load_units(set(candidates) - current):
+    for unit in load_units(set(candidates) - current):
         statement, limitation = unit_statement(unit, as_of)
         items += [(unit.id, line.charge.id, line.charge.due_date.toordinal(), line.principal_outstanding_fen,
                    limitation[line.charge.id]) for line in statement.charges if line.principal_outstanding_fen > 0]
@@ -415,7 +415,7 @@ def _watch_charges(as_of, rows, within_days):
 
 def _watch_lists(per_unit, as_of, within_days):
     """``(expiring, expired, the WATCH_ROWS soonest, the EXPIRED_ROWS latest)`` from
-    ``_watch_charges``' households."""
+    ``watch_charges``' households."""
     items = [item for found in per_unit.values() for item in found]
     expiring = [i for i in items if expires_within(i[4], as_of, within_days)]
     expired = [i for i in items if i[4] < as_of]
@@ -424,7 +424,7 @@ def _watch_lists(per_unit, as_of, within_days):
     return expiring, expired, soonest, latest
 
 
-def _last_payments(unit_ids, as_of):
+def last_payments(unit_ids, as_of):
     """``{unit_id: date}`` of each household's last payment by ``as_of`` that stands."""
     reversed_payments = select(Reversal.payment_id).where(Reversal.payment_id.is_not(None),
                                                           Reversal.reversed_on <= as_of)
@@ -443,7 +443,7 @@ def _other_interruptions(unit_ids, as_of):
     """``{charge_id: [dates]}`` from ``INTERRUPTION_SOURCES`` for these households."""
     found = defaultdict(list)
     if INTERRUPTION_SOURCES:
-        for unit in _load_units(unit_ids):
+        for unit in load_units(unit_ids):
             for source in INTERRUPTION_SOURCES:
                 for charge_id, dates in source(unit, as_of).items():
                     found[charge_id].extend(d for d in dates if d <= as_of)
@@ -512,7 +512,7 @@ def unit_labels(unit_ids, as_of):
     return labels
 
 
-def _load_units(unit_ids):
+def load_units(unit_ids):
     units = []
     for chunk in _chunks(sorted(unit_ids)):
         units += db.session.execute(select(Unit).where(Unit.id.in_(chunk))).scalars().all()

@@ -367,6 +367,10 @@ def load_demo(as_of=None, progress=None):
     if db.session.execute(select(Estate.id).where(Estate.name == ESTATE)).first():
         raise ServiceError(f"the demo estate {ESTATE} already exists; nothing loaded")
     _ensure_users(progress)
+    from .guides import ensure_shipped_guides
+    if ensure_shipped_guides(SYSTEM):
+        progress("call guides: the shipped texts, version 1")
+    _add_commission_scheme(as_of, progress)
     with atomic():
         estate = get_or_create_estate(ESTATE, SYSTEM)
         for name, value in OFFICE_PROFILE.items():
@@ -398,12 +402,15 @@ def load_demo(as_of=None, progress=None):
             reversed_copy, events = _write_reversal(picked, units, payments, statements)
             dated += events
         dated += _payment_events(estate, units, payments, statements)
+        contacts, contact_events = _write_collection_history(households, units, as_of)
+        dated += contact_events
         progress(f"evidence: {len(dated)} dated events …")
         for _day, _order, _tie, write in sorted(dated, key=lambda item: item[:3]):
             write()
         report = portfolio_report(as_of, estate.id)
     pending = _relief_after_load(households, units, plans, as_of, progress)
-    return _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report, plans, pending)
+    return _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report, plans, pending,
+                    contacts)
 
 
 def _ensure_users(progress):
@@ -730,6 +737,135 @@ def _payment_events(estate, units, payments, statements):
     return dated
 
 
+# -- the collection history: calls before late payments, refusers called monthly --------------
+
+# The office's commission scheme since the collection history begins: each band of a
+# clerk's monthly recovered total at its own rate, and 200.00 for every 10,000.00.
+DEMO_COMMISSION = {"tiers": [{"up_to": "10000.00", "rate": "0.03"}, {"up_to": "30000.00", "rate": "0.04"},
+                             {"up_to": None, "rate": "0.05"}],
+                   "bonus": {"every": "10000.00", "amount": "200.00"}}
+
+
+def _add_commission_scheme(as_of, progress):
+    """The scheme, as the admin recorded it when the history began (so the whole history
+    is computed under it)."""
+    from .commission import add_scheme, scheme_history
+    if scheme_history():
+        return
+    start = _add_months(as_of.replace(day=1), -HISTORY_MONTHS)
+    add_scheme("tiered_marginal", DEMO_COMMISSION, start, "admin", note="示例：超额累进 3%/4%/5%，每满 1 万元奖励 200 元",
+               today=start)
+    progress(f"commission scheme from {start:%Y-%m}: 3% / 4% / 5% by band, 200.00 per 10,000.00")
+
+HISTORY_MONTHS = 8
+CLERKS = ("clerk", "clerk2")
+# The hours a household is most often home; each keeps one, and answers more at it.
+HOME_HOURS = (9, 10, 12, 13, 18, 19, 19, 20)
+ANSWERED_OUTCOMES = ("业主表示近期缴纳", "业主称出差在外，回来后缴纳", "业主表示本周内通过微信缴纳", "已告知欠费金额及缴费方式")
+REFUSER_OUTCOMES = ("业主表示对服务不满，暂不缴纳", "业主拒绝缴纳，已告知可申请调解", "业主称需与家人商量")
+
+
+def _contact_times(rng, home_hour, first, last):
+    """A phone call on a day between ``first`` and ``last``: at the household's home hour
+    (mostly), else at another office hour; ``(local datetime, answered)``."""
+    from datetime import datetime
+    day = first + timedelta(days=rng.randint(0, max((last - first).days, 0)))
+    at_home = rng.random() < 0.7
+    hour = home_hour if at_home else rng.choice([h for h in range(9, 21) if h != home_hour])
+    answered = rng.random() < (0.75 if at_home else 0.3)
+    return datetime(day.year, day.month, day.day, hour, rng.randrange(0, 60, 5)), answered
+
+
+def _write_collection_history(households, units, as_of):
+    """Contacts and promises of the last ``HISTORY_MONTHS`` months, within the contact
+    policy: late and partial payers were called a few days before they paid (so recovery
+    is credited to a clerk), refusers once a month (reasons given, promises broken).
+    Returns ``((contacts, promises), dated event writers)``."""
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+    from ..models import Contact, Promise
+    utc = timezone.utc
+    rng = random.Random(f"{SEED}:contacts")
+    zone = ZoneInfo("Asia/Shanghai")
+    start = as_of - timedelta(days=30 * HISTORY_MONTHS)
+    planned = []  # (household, local datetime, answered, clerk, reason, outcome, promise (fen, date) or None)
+    for household in households:
+        if household.behaviour not in ("late", "partial", "refuser"):
+            continue
+        home_hour = rng.choice(HOME_HOURS)
+        clerk = rng.choice(CLERKS)
+        calls = []
+        if household.behaviour == "refuser":
+            month = start
+            while month < as_of - timedelta(days=3):
+                moment, answered = _contact_times(rng, home_hour, month, min(month + timedelta(days=20),
+                                                                              as_of - timedelta(days=2)))
+                reason = rng.choice(("refuses", "service_dispute")) if answered else None
+                promise = None
+                if answered and rng.random() < 0.3:
+                    promise = (rng.choice((50000, 100000, 200000)), moment.date() + timedelta(days=rng.randint(5, 14)))
+                calls.append((moment, answered, reason, rng.choice(REFUSER_OUTCOMES) if answered else "无人接听",
+                              promise))
+                month += timedelta(days=30)
+        else:
+            for payment in household.payments:
+                if not start <= payment.paid_on < as_of or rng.random() < 0.25:
+                    continue
+                for attempt in range(rng.choice((1, 1, 2))):
+                    moment, answered = _contact_times(rng, home_hour, payment.paid_on - timedelta(days=12),
+                                                      payment.paid_on - timedelta(days=2))
+                    promise = None
+                    if answered and rng.random() < 0.4:
+                        promise = (payment.amount_fen, min(payment.paid_on + timedelta(days=rng.choice((-1, 0, 2))),
+                                                          moment.date() + timedelta(days=30)))
+                    calls.append((moment, answered, "away" if answered and rng.random() < 0.3 else None,
+                                  rng.choice(ANSWERED_OUTCOMES) if answered else "无人接听", promise))
+        calls.sort(key=lambda call: call[0])
+        kept = []
+        for call in calls:  # the policy: at most 3 attempts in any 7 days (quiet hours: never planned)
+            if len([k for k in kept if call[0] - k[0] < timedelta(days=7)]) < 3:
+                kept.append(call)
+        planned += [(household, clerk if rng.random() < 0.85 else rng.choice(CLERKS)) + call for call in kept]
+    dated = []
+    promises = 0
+    for household, clerk, moment, answered, reason, outcome, promise in planned:
+        unit = units[household.ref]
+        contacted_at = moment.replace(tzinfo=zone)
+        contact = Contact(unit_id=unit.id, channel="phone", contacted_at=contacted_at.astimezone(utc), staff=clerk,
+                          reached="owner" if answered else "nobody", outcome=outcome, reason=reason)
+        db.session.add(contact)
+        db.session.flush()
+        dated.append((moment.date(), -2, contact.id, _contact_event(contact, unit, contacted_at)))
+        if promise is not None and promise[1] >= moment.date():
+            row = Promise(unit_id=unit.id, contact_id=contact.id, amount_fen=promise[0], made_on=moment.date(),
+                          promised_on=promise[1], created_by=clerk)
+            db.session.add(row)
+            db.session.flush()
+            promises += 1
+            dated.append((moment.date(), -1, row.id, _promise_event(row, unit)))
+    return (len(planned), promises), dated
+
+
+def _contact_event(contact, unit, contacted_at):
+    from datetime import timezone
+
+    def write():
+        append_event("contact_logged", contact.staff, unit.ref, {
+            "contact_id": contact.id, "channel": contact.channel,
+            "contacted_at": contacted_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "reached": contact.reached, "outcome": contact.outcome, "reason": contact.reason, "notes": None,
+            "policy_breach": False, "breaches": [], "justification": None})
+    return write
+
+
+def _promise_event(promise, unit):
+    def write():
+        append_event("promise_recorded", promise.created_by, unit.ref, {
+            "promise_id": promise.id, "amount": format_fen(promise.amount_fen), "made_on": promise.made_on.isoformat(),
+            "promised_on": promise.promised_on.isoformat(), "contact_id": promise.contact_id})
+    return write
+
+
 def _hardship_event(status, unit):
     def write():
         append_event("hardship_approved", APPROVER, unit.ref, {
@@ -748,7 +884,7 @@ def _waiver_event(waiver, charge, unit):
 
 
 def _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report, plans=(),
-             pending=()):
+             pending=(), contacts=(0, 0)):
     counts = {}
     for household in households:
         counts[household.behaviour] = counts.get(household.behaviour, 0) + 1
@@ -768,5 +904,6 @@ def _summary(as_of, households, charges, payments, hardships, waivers, reversed_
         f"  as of {as_of}: {report['units_owing']} of {report['units']} units owe "
         f"principal {format_fen(report['principal_outstanding_fen'])}, "
         f"late fee {format_fen(report['late_fee_outstanding_fen'])}",
+        f"  collection history: {contacts[0]} contacts by clerk and clerk2, {contacts[1]} promises to pay",
         f"  users: {', '.join(name for name, _ in USERS)} (password {DEMO_PASSWORD})",
     ])

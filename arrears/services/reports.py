@@ -179,7 +179,9 @@ FIGURE_NEUTRAL_EVENTS = frozenset({
     "login", "login_locked", "user_created", "user_deactivated", "user_reactivated", "password_reset",
     "role_changed", "estate_created", "building_created", "fee_item_created", "fee_item_activated",
     "fee_item_deactivated", "notice_batch_created", "notice_batch_finished",
-    "households_exported", "checkpoint_written"})
+    "households_exported", "checkpoint_written", "call_guides_seeded", "call_guide_edited",
+    "visit_sheet_printed", "visit_outcomes_recorded", "payday_recorded", "performance_exported",
+    "commission_scheme_added"})
 # More households named by new events than this: recompute everyone in one query instead.
 INCREMENTAL_LIMIT = 500
 

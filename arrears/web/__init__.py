@@ -33,17 +33,21 @@ def select_locale():
 def init_app(app):
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
+    from .best_time import bp as best_time_bp
     from .cases import bp as cases_bp
     from .dashboard import bp as dashboard_bp
     from .errors import init_app as init_errors
     from .formats import init_app as init_formats
+    from .guides import bp as guides_bp
     from .household import bp as household_bp
     from .households import bp as households_bp
     from .language import bp as language_bp
     from .members import bp as members_bp
     from .notices import bp as notices_bp
+    from .performance import bp as performance_bp
     from .relief import bp as relief_bp
     from .verify import bp as verify_bp
+    from .visits import bp as visits_bp
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -55,7 +59,8 @@ def init_app(app):
     init_formats(app)
 
     for blueprint in (auth_bp, dashboard_bp, language_bp, households_bp, household_bp, admin_bp,
-                      notices_bp, verify_bp, members_bp, cases_bp, relief_bp):
+                      notices_bp, verify_bp, members_bp, cases_bp, relief_bp, guides_bp, visits_bp,
+                      performance_bp, best_time_bp):
         app.register_blueprint(blueprint)
     init_errors(app)
 
@@ -73,6 +78,9 @@ def init_app(app):
                      ("notices.batches", _l("Print notices"), ("clerk", "manager")),
                      ("relief.index", _l("Relief and plans"), ("clerk", "manager")),
                      ("cases.limitation", _l("Limitation watch"), ("clerk", "manager")),
+                     ("visits.index", _l("Visit sheets"), ("clerk", "manager")),
+                     ("guides.index", _l("Call guides"), ("clerk", "manager", "admin")),
+                     ("performance.index", _l("Performance"), ("clerk", "manager", "admin")),
                      ("admin.index", _l("Administration"), ("admin",))]
             return [(endpoint, label) for endpoint, label, roles in items
                     if endpoint in app.view_functions and (roles is None or current_user.has_role(*roles))]

@@ -633,3 +633,7 @@ def reactivate_user(user_id):
     acts.reactivate_user(user.id, actor())
     flash(_("User %(name)s can log in again.", name=user.username), "success")
     return redirect(url_for("admin.user", user_id=user.id))
+
+
+# The commission scheme screens (提成方案) live in their own module, on this blueprint.
+from . import admin_commission  # noqa: E402,F401

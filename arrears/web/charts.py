@@ -81,3 +81,53 @@ def column_chart(columns, *, title, reference=None, reference_text="", height=20
                      f'fill="{REFERENCE_COLOUR}">{escape(reference_text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+# Series colours of a stacked chart, in order; the last series may ask for the muted grey.
+SERIES_COLOURS = ("#0d6efd", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#d63384", "#ffc107", "#0dcaf0",
+                  "#6610f2", "#795548")
+
+
+def series_colour(index):
+    return SERIES_COLOURS[index % len(SERIES_COLOURS)]
+
+
+def stacked_column_chart(columns, series, *, title, height=240, column_width=44, gap=12, top_margin=22,
+                         bottom_margin=34, left_margin=8, legend_row=18):
+    """Vertical columns stacked from several series, with a legend below. ``series``:
+    ``(name, colour)`` in stacking order (bottom first); ``columns``: ``(label, values,
+    text)`` with ``values`` one number ≥ 0 per series and ``text`` written above the
+    column (e.g. its total). Heights are proportional to the largest column total."""
+    totals = [sum(float(v) for v in values) for _, values, _ in columns]
+    top_value = max(totals, default=0) * 1.08 or 1
+    plot = height - top_margin - bottom_margin
+    width = max(left_margin + len(columns) * (column_width + gap), 320)
+    base = top_margin + plot
+    legend_lines = len(series)
+    full_height = height + legend_row * legend_lines + (6 if series else 0)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+             f'viewBox="0 0 {width} {full_height}" width="100%" preserveAspectRatio="xMinYMin meet">'
+             f'<title>{escape(title)}</title>',
+             f'<line x1="{left_margin}" y1="{base}" x2="{width}" y2="{base}" stroke="{MUTED_COLOUR}"/>']
+    for index, (label, values, text) in enumerate(columns):
+        left = left_margin + index * (column_width + gap) + gap / 2
+        centre = _number(left + column_width / 2)
+        bottom = float(base)
+        for (name, colour), value in zip(series, values):
+            if not value:
+                continue
+            size = plot * float(value) / top_value
+            parts.append(f'<rect x="{_number(left)}" y="{_number(bottom - size)}" width="{column_width}" '
+                         f'height="{_number(size)}" fill="{colour}"><title>{escape(name)}</title></rect>')
+            bottom -= size
+        parts.append(f'<text x="{centre}" y="{_number(bottom - 5)}" text-anchor="middle" font-size="10" '
+                     f'fill="{TEXT_COLOUR}">{escape(text)}</text>'
+                     f'<text x="{centre}" y="{base + 16}" text-anchor="middle" font-size="11" '
+                     f'fill="{TEXT_COLOUR}">{escape(label)}</text>')
+    for index, (name, colour) in enumerate(series):
+        y = height + 6 + index * legend_row
+        parts.append(f'<rect x="{left_margin}" y="{y}" width="12" height="12" fill="{colour}"/>'
+                     f'<text x="{left_margin + 18}" y="{y + 10}" font-size="12" fill="{TEXT_COLOUR}">'
+                     f'{escape(name)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

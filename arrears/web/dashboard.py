@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 
 from ..domain.money import format_fen
 from ..extensions import db
+from ..services.collection import contact_policy
 from ..models import Estate
 from ..services.dashboard import LATE_FEE_ONLY, NOT_YET_DUE, build_dashboard, legal_totals
 from ..services.evidence import chain_head
@@ -91,7 +92,7 @@ def index():
                            aging_svg=aging_svg,
                            collection_svg=collection_svg, aging_label=aging_label, percent=percent,
                            stage_labels=STAGE_LABELS, class_labels=CLASS_LABELS, household_url=household_url,
-                           list_url=list_url, **page_context())
+                           list_url=list_url, policy=contact_policy(), **page_context())
 
 
 @bp.get("/healthz")

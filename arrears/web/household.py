@@ -36,6 +36,7 @@ from ..services.ledger import local_today, unit_statement
 from ..services.personal_data import NoPhoneOnRecord, reveal_owner_phone
 from ..services.notices import receipt_serial
 from ..services.postings import post_payment, reverse_payment
+from . import select_language
 from .access import get_unit, role_required
 from .formats import ldate, ldatetime, money
 from .households import CLASS_LABELS, STAGE_BADGES, STAGE_LABELS
@@ -292,11 +293,16 @@ def render_page(unit, summary=None, status=200, revealed_phone=None, **submitted
         reason_labels=REASON_LABELS, dispute_labels=DISPUTE_LABELS, promise_labels=PROMISE_LABELS,
         promise_badges=PROMISE_BADGES, transitions=TRANSITIONS, local_time=lambda m: local_time(m, estate_tz(unit)),
         can_act=current_user.has_role("clerk", "manager"), can_manage=current_user.has_role("manager"),
-        policy=contact_policy(), revealed_phone=revealed_phone,
+        policy=contact_policy(), revealed_phone=revealed_phone, contact_guide=_contact_guide(summary),
         # A form sent back with its errors is shown at the action's address (POST only):
         # switching the language from there goes back to the household page instead.
         language_next=url_for("household.show", unit_id=unit.id),
     ), status
+
+
+def _contact_guide(summary):
+    from .guides import contact_guide_context  # the call guide's markup and data belong to web/guides.py
+    return contact_guide_context(summary)
 
 
 def back(unit, anchor=None):
@@ -421,7 +427,7 @@ def contact(unit_id):
         row = log_contact(unit, channel=form.channel.data, contacted_at=contacted_at, reached=form.reached.data,
                           outcome=form.outcome.data, reason=form.reason.data or None, notes=form.notes.data,
                           justification=form.justification.data, actor=current_user.username,
-                          form_token=form.form_token.data, policy=policy,
+                          form_token=form.form_token.data, policy=policy, language=select_language(),
                           member_id=int(form.member.data) if (form.member.data or "").isdigit() else None)
     except ContactPolicyBreach as error:
         _contact_breach_messages(form, error.breaches, policy)
@@ -705,4 +711,5 @@ def describe(event, tz_name):
                             if key not in ("form_token",) and not isinstance(value, (dict, list)))
         text = f"{kind} — {details}" if details else kind
     return {"seq": event["seq"], "when": _event_time(event["at"], tz_name), "actor": event["actor"],
-            "kind": kind, "text": text, "flagged": flagged}
+            "kind": kind, "text": text, "flagged": flagged,
+            "guide": data.get("guide") if kind == "contact_logged" and isinstance(data.get("guide"), dict) else None}

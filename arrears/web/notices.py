@@ -24,6 +24,7 @@ from ..services.ledger import local_today
 from ..services.notices import (DeliveryInput, delivered_on, delivery_problems, find_notice, find_receipt, issue_notice,
                                 issued_on, print_receipt, record_delivery)
 from .access import get_unit, role_required
+from .downloads import pdf_response
 from .household import ActionForm, _choices, strip
 from .households import STAGE_LABELS
 
@@ -162,13 +163,7 @@ def show(serial):
 def pdf(serial):
     """The notice's PDF exactly as issued (signed)."""
     notice = get_notice(serial)
-    return _pdf_response(read_file(notice.sha256), f"{notice.serial}.pdf")
-
-
-def _pdf_response(data, filename, attachment=False):
-    response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'{"attachment" if attachment else "inline"}; filename="{filename}"'
-    return response
+    return pdf_response(read_file(notice.sha256), f"{notice.serial}.pdf")
 
 
 @bp.post("/notices/<serial>/deliveries")
@@ -264,7 +259,7 @@ def receipt_pdf(serial):
     if not copy_no.isdigit() or int(copy_no) not in prints:
         abort(404)
     suffix = f"-copy{copy_no}" if int(copy_no) else ""
-    return _pdf_response(read_file(prints[int(copy_no)].sha256), f"{found.serial}{suffix}.pdf")
+    return pdf_response(read_file(prints[int(copy_no)].sha256), f"{found.serial}{suffix}.pdf")
 
 
 # -- batch printing --------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ..services.errors import NotFound, ServiceError
 from ..services.files import UploadRefused, check_upload, read_file
 from ..services.ledger import UnitHistory, local_today, policy_schedule
 from .access import get_unit, role_required
+from .downloads import pdf_response
 from .charts import column_chart
 from .formats import ldate, money
 from .household import ActionForm, _choices, amount_check, filled, render_page, strip
@@ -451,7 +452,6 @@ def _instalment_messages(rows, covered, today):
 
 # -- documents -------------------------------------------------------------------------------------
 
-from .notices import _pdf_response as _pdf  # noqa: E402  (one way to send a PDF)
 
 
 @bp.post("/relief/plans/<int:plan_id>/agreement")
@@ -479,7 +479,7 @@ def agreement_pdf(serial):
     if agreement is None:
         abort(404)
     get_unit(db.session.get(PaymentPlan, agreement.plan_id).unit_id)
-    return _pdf(read_file(agreement.sha256), f"{agreement.serial}.pdf")
+    return pdf_response(read_file(agreement.sha256), f"{agreement.serial}.pdf")
 
 
 @bp.get("/relief/hardship/<int:request_id>/document")

@@ -127,6 +127,10 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli):
     ).scalars()]
     assert paid_on == sorted(paid_on)
 
+    # The collection history: both clerks called, within the contact policy; promises kept
+    # and broken; enough calls for best-time windows learned from the households' own.
+    check_collection_history(kinds)
+
     # A unit's statement reads back through the command line.
     statement = cli("statement", "示例花园/1栋/0101", "--as-of", AS_OF.isoformat(), "--json")
     assert statement.exit_code == 0 and len(json.loads(statement.output)["charges"]) == 24
@@ -156,3 +160,34 @@ def test_the_plan_is_deterministic_and_never_dated_after_the_as_of_day():
     earlier = plan_estate(date(2026, 3, 5), PolicySchedule())
     assert [(h.ref, h.owner_name, h.area_centi_m2, h.behaviour) for h in earlier] == \
         [(h.ref, h.owner_name, h.area_centi_m2, h.behaviour) for h in first]
+
+
+def check_collection_history(kinds):
+    from zoneinfo import ZoneInfo
+    from arrears.domain.contact_policy import breaches
+    from arrears.domain.promises import promise_status
+    from arrears.models import Contact, Promise
+    from arrears.services.best_time import household_calls
+    from datetime import datetime, timezone
+    contacts = db.session.execute(select(Contact).order_by(Contact.contacted_at)).scalars().all()
+    assert len(contacts) > 200 and kinds["contact_logged"] == len(contacts)
+    assert {c.staff for c in contacts} == {"clerk", "clerk2"}
+    zone = ZoneInfo("Asia/Shanghai")
+    local = [(c.unit_id, c.contacted_at.replace(tzinfo=c.contacted_at.tzinfo or timezone.utc).astimezone(zone)
+              .replace(tzinfo=None)) for c in contacts]
+    assert all(moment.date() < AS_OF for _, moment in local)
+    for unit_id, moment in local:
+        previous = [m for u, m in local if u == unit_id and m < moment]
+        assert breaches(moment, previous, "owner") == [], (unit_id, moment)
+    promises = db.session.execute(select(Promise)).scalars().all()
+    assert kinds["promise_recorded"] == len(promises) > 20
+    assert promises and all(p.promised_on >= p.made_on for p in promises)
+    paid = {}
+    for unit_id, day, amount in db.session.execute(select(Payment.unit_id, Payment.paid_on, Payment.amount_fen)):
+        paid.setdefault(unit_id, []).append((day, amount))
+    statuses = Counter(promise_status(p.amount_fen, p.made_on, p.promised_on, paid.get(p.unit_id, []), AS_OF)
+                       for p in promises)
+    assert statuses["kept"] > 10 and statuses["broken"] > 3, statuses
+    now = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+    calls = household_calls({c.unit_id for c in contacts}, now)
+    assert sum(1 for found in calls.values() if len(found) >= 5) >= 10

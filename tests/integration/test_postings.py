@@ -430,7 +430,7 @@ def craft_rows(unit):
     from arrears.services.transaction import atomic
     with atomic():
         db.session.add_all([
-            CallGuide(stage="demand", reason="opening", language="zh_CN", version=1, opening="您好", replies="-",
+            CallGuide(stage="demand", reason="opening", language="zh_CN", version=99, opening="您好", replies="-",
                       offer="-", never_say="-", created_by="admin"),
             Payday(unit_id=unit.id, day_of_month=10, created_by="clerk1"),
             CommissionScheme(kind="fixed", definition='{"rate": "0.04"}', effective_from=date(2026, 11, 1),

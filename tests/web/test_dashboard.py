@@ -269,7 +269,8 @@ def figure_text(html, testid):
 # -- today's work queue --------------------------------------------------------------------------
 
 def queue(html):
-    return [(unit, cells[-1]) for unit, _, cells in rows_of(html, "queue-item")]
+    """``[(unit ref, contacts in 7 days)]`` of the work queue (the column before the hint)."""
+    return [(unit, cells[-2]) for unit, _, cells in rows_of(html, "queue-item")]
 
 
 def test_queue_orders_by_amount(examples, page):
