@@ -500,6 +500,22 @@ def owner_of(key):
     return HOUSEHOLDS[key][1]
 
 
+def open_household(page, base_url, key):
+    """Find the household by its owner's name in the list and open its page."""
+    from playwright.sync_api import expect
+    page.goto(base_url + "/households/")
+    box = page.get_by_test_id("household-search")
+    box.fill(owner_of(key))
+    with page.expect_navigation():
+        box.press("Enter")
+    rows = page.get_by_test_id("household-row")
+    expect(rows).to_have_count(1)
+    with page.expect_navigation():
+        rows.first.get_by_role("link", name=household_ref(key)).click()
+    expect(page.get_by_test_id("unit-ref")).to_have_text(household_ref(key))
+    return page
+
+
 @pytest.fixture
 def require_endpoint(live_server):
     """``require_endpoint("/households/")``: skip when the page is not in the app yet (404);

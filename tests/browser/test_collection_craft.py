@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD, TIMEZONE, household_ref, local_today, months_before, owner_of
+from .conftest import PASSWORD, TIMEZONE, local_today, months_before, open_household, owner_of
 
 pytestmark = pytest.mark.usefixtures("craft_pages")
 
@@ -33,18 +33,6 @@ def last_ten_am():
     now = datetime.now(ZoneInfo(TIMEZONE))
     day = now.date() if now.time() >= time(10, 5) else now.date() - timedelta(days=1)
     return datetime.combine(day, time(10, 0))
-
-
-def open_household(page, base_url, key):
-    page.goto(base_url + "/households/")
-    box = page.get_by_test_id("household-search")
-    box.fill(owner_of(key))
-    with page.expect_navigation():
-        box.press("Enter")
-    with page.expect_navigation():
-        page.get_by_test_id("household-row").first.get_by_role("link", name=household_ref(key)).click()
-    expect(page.get_by_test_id("unit-ref")).to_have_text(household_ref(key))
-    return page
 
 
 def contact_form(page):

@@ -18,7 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from .conftest import (BUILDING, ESTATE, HOUSEHOLDS, MONTHLY_FEE, REPO, household_ref, local_today, month_end,
-                       months_before, owner_of)
+                       months_before, open_household, owner_of)
 
 pytestmark = pytest.mark.usefixtures("notice_pages")
 
@@ -35,21 +35,6 @@ def notice_pages(require_endpoint):
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def open_household(page, base_url, key):
-    """Find the household by its owner's name in the list and open its page."""
-    page.goto(base_url + "/households/")
-    box = page.get_by_test_id("household-search")
-    box.fill(owner_of(key))
-    with page.expect_navigation():
-        box.press("Enter")
-    rows = page.get_by_test_id("household-row")
-    expect(rows).to_have_count(1)
-    with page.expect_navigation():
-        rows.first.get_by_role("link", name=household_ref(key)).click()
-    expect(page.get_by_test_id("unit-ref")).to_have_text(household_ref(key))
-    return page
-
 
 def issue_notice(page, base_url, key, kind="demand", language="zh_CN"):
     """Issue a notice from the household page's "Notices and receipts" section; returns

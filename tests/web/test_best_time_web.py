@@ -1,35 +1,20 @@
 """Best-time hints on the work queue and the household page, and the payday a resident
-mentioned (issue 7), on the shared examples with the clock at 2026-05-31 12:00 Shanghai
-(a Sunday)."""
-import os
+mentioned (issue 7), on the shared examples with the clock at 2026-05-31 10:00 Shanghai
+(a Sunday; ``household_helpers``)."""
 import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from sqlalchemy import func, select
 
 from arrears.extensions import db
 from arrears.models import Contact, EvidenceEvent, Payday
 from arrears.services.ledger import find_unit
+from household_helpers import clock, examples  # noqa: F401  (fixtures)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-NOON = datetime(2026, 5, 31, 12, 0, tzinfo=SHANGHAI)
 REF = "示例花园/1栋/{}"
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOON, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def examples(clock, cli, examples_dir):
-    for kind in ("units", "charges", "payments"):
-        result = cli("import", kind, os.path.join(examples_dir, f"{kind}.csv"))
-        assert result.exit_code == 0, result.output
 
 
 def calls(number, *moments):
