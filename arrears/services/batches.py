@@ -155,6 +155,7 @@ def run_batch(batch_id, workers=None, progress=None):
         progress(done, total)
     try:
         if workers <= 1 or len(pending) <= 1:
+            _freeze_heap()
             for item_id in pending:
                 issue_item(item_id)
                 done += 1
@@ -184,12 +185,22 @@ def run_batch(batch_id, workers=None, progress=None):
 _worker_app = None
 
 
+def _freeze_heap():
+    """Move what the process holds so far (the app, fonts, the signer) out of the garbage
+    collector's way: each notice allocates much and the collector would otherwise walk
+    that long-lived heap again and again."""
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 def _start_worker(config):
     """A worker process: its own app (and database connections) for the whole batch."""
     global _worker_app
     from .. import create_app
     _worker_app = create_app(config)
     _worker_app.app_context().push()
+    _freeze_heap()
 
 
 def _issue_in_worker(item_id):

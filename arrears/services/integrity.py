@@ -1,8 +1,9 @@
 """Checking the records against the evidence chain (SPEC §8; issue 6).
 
 The chain proves the events; this module proves the ledger rows by the events that
-recorded them. Every charge, payment, reversal, waiver, hardship status, notice and
-delivery is written in the same transaction as an event that states its figures, so a
+recorded them. Every charge, payment, reversal, waiver, hardship status, notice,
+delivery, contact and commission scheme version is written in the same transaction as
+an event that states its figures, so a
 row changed behind the application's back (raw SQL around the triggers) no longer
 agrees with its event, and a row deleted leaves an event naming a missing record.
 
@@ -15,17 +16,19 @@ from sqlalchemy import select
 
 from ..domain.money import format_fen
 from ..extensions import db
-from ..models import Charge, Delivery, EvidenceEvent, HardshipStatus, Notice, Payment, Reversal, Waiver
+from ..models import (CommissionScheme, Contact, Charge, Delivery, EvidenceEvent, HardshipStatus, Notice, Payment,
+                      Reversal, Waiver)
 
 
 def _events(kinds):
-    """``{kind: [data]}`` of the events of these kinds, in chain order."""
+    """``{kind: [data]}`` of the events of these kinds, in chain order; ``data`` carries the
+    event's ``actor`` too (unless it states one of its own)."""
     found = defaultdict(list)
-    query = (select(EvidenceEvent.kind, EvidenceEvent.data).where(EvidenceEvent.kind.in_(kinds))
+    query = (select(EvidenceEvent.kind, EvidenceEvent.actor, EvidenceEvent.data).where(EvidenceEvent.kind.in_(kinds))
              .order_by(EvidenceEvent.seq).execution_options(yield_per=5000))
-    for kind, data in db.session.execute(query):
+    for kind, actor, data in db.session.execute(query):
         try:
-            found[kind].append(json.loads(data))
+            found[kind].append({"actor": actor, **json.loads(data)})
         except ValueError:
             continue  # a damaged event: verify_chain names it
     return found
@@ -33,6 +36,21 @@ def _events(kinds):
 
 def _day(value):
     return value.isoformat() if value is not None else None
+
+
+def _utc_text(moment):
+    """A stored timestamp as the events write it: ISO, UTC, with ``Z``."""
+    from datetime import timezone
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _json(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 # table: (model, event kind, event key, {field in the event: row -> text})
@@ -55,6 +73,14 @@ CHECKS = (
         "as_of": lambda r: _day(r.as_of)}),
     ("deliveries", Delivery, "delivery_recorded", "delivery_id", {
         "outcome": lambda r: r.outcome, "method": lambda r: r.method, "date": lambda r: _day(r.attempted_on)}),
+    # What a clerk is credited with and paid for: the contacts, and the commission rules.
+    ("contacts", Contact, "contact_logged", "contact_id", {
+        "channel": lambda r: r.channel, "reached": lambda r: r.reached, "outcome": lambda r: r.outcome,
+        "contacted_at": lambda r: _utc_text(r.contacted_at), "policy_breach": lambda r: r.policy_breach,
+        "actor": lambda r: r.staff}),
+    ("commission_schemes", CommissionScheme, "commission_scheme_added", "scheme_id", {
+        "kind": lambda r: r.kind, "effective_from": lambda r: _day(r.effective_from),
+        "definition": lambda r: _json(r.definition)}),
 )
 # Reversals are keyed by the payment they reverse (the program reverses payments only),
 # notices by their serial.

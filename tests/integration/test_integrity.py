@@ -111,6 +111,31 @@ def test_a_row_written_without_its_event_is_named(cli, household):
     broken_with(cli, f"charges #{charge_id}: no charge_billed event records it")
 
 
+def test_a_changed_contact_and_a_changed_commission_scheme_are_named(cli, household):
+    """What a clerk is credited with (the contacts) and paid by (the scheme) is checked too."""
+    from datetime import date, datetime, timezone
+    from arrears.models import Unit
+    from arrears.services.collection import log_contact
+    from arrears.services.commission import add_scheme
+    unit = db.session.get(Unit, db.session.execute(text("SELECT id FROM units LIMIT 1")).scalar_one())
+    contact = log_contact(unit, channel="phone", contacted_at=datetime(2026, 5, 20, 2, 0, tzinfo=timezone.utc),
+                          reached="owner", outcome="答应月底缴费", actor="clerk")
+    scheme = add_scheme("fixed", {"rate": "0.04"}, date(2026, 5, 1), "admin", today=date(2026, 5, 1))
+    contact_id, scheme_id = contact.id, scheme.id
+    intact(cli)
+    sql("contacts", "UPDATE contacts SET staff = 'mallory', outcome = '已缴清' WHERE id = :id", id=contact_id)
+    problems = broken_with(cli, f"contacts #{contact_id}: outcome is 已缴清 but its contact_logged event says 答应月底缴费")
+    assert f"contacts #{contact_id}: actor is mallory but its contact_logged event says clerk" in problems
+    sql("contacts", "UPDATE contacts SET staff = 'clerk', outcome = '答应月底缴费' WHERE id = :id", id=contact_id)
+    sql("commission_schemes", """UPDATE commission_schemes SET definition = '{"rate": "0.40"}' WHERE id = :id""",
+        id=scheme_id)
+    broken_with(cli, f"commission_schemes #{scheme_id}: definition is {{'rate': '0.40'}} but its "
+                     f"commission_scheme_added event says {{'rate': '0.04'}}")
+    sql("commission_schemes", """UPDATE commission_schemes SET definition = '{"rate": "0.04"}' WHERE id = :id""",
+        id=scheme_id)
+    intact(cli)
+
+
 def test_a_changed_event_hash_is_named(cli, household):
     seq, original = db.session.execute(text("SELECT seq, hash FROM evidence_events ORDER BY seq LIMIT 1 OFFSET 2")).one()
     sql("evidence_events", "UPDATE evidence_events SET hash = :h WHERE seq = :seq", h="f" * 64, seq=seq)
