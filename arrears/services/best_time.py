@@ -64,7 +64,8 @@ def estate_calls(estate_id, now):
             select(Contact.contacted_at, Contact.reached).join(Unit, Unit.id == Contact.unit_id)
             .join(Building, Building.id == Unit.building_id)
             .where(Building.estate_id == estate_id, Contact.channel == "phone", Contact.contacted_at > since)).all()
-        _estate_cache.clear()  # one day, one newest contact: older keys are stale
+        for stale in [k for k in _estate_cache if k[1:] != key[1:]]:  # another day or newer contacts
+            del _estate_cache[stale]
         _estate_cache[key] = _attempts(rows, tz_name)
     return _estate_cache[key]
 
@@ -94,9 +95,10 @@ def hints_for(unit_ids, now):
                                       .where(Unit.id.in_(list(unit_ids)))).all())
     own = household_calls(unit_ids, now)
     paydays = paydays_of(unit_ids)
+    by_estate = {estate_id: estate_calls(estate_id, now) for estate_id in set(estates.values())}
     hints = {}
     for unit_id in unit_ids:
-        window = hint_window(own.get(unit_id, []), estate_calls(estates[unit_id], now), policy)
+        window = hint_window(own.get(unit_id, []), by_estate[estates[unit_id]], policy)
         day = paydays.get(unit_id)
         hints[unit_id] = Hint(window, day, payday_days(day, local_now.date()) if day else None,
                               window is not None and window.contains(local_now))

@@ -129,3 +129,16 @@ def test_lawyers_cannot_record_a_payday(examples, client, login):
     response = client.post(f"/households/{unit.id}/payday", data={"payday-day_of_month": "10"})
     assert response.status_code in (400, 403)
     assert db.session.execute(select(func.count()).select_from(Payday)).scalar_one() == 0
+
+
+def test_the_estate_fallback_is_the_households_own_estate(examples, cli, write_csv):
+    from arrears.services.best_time import hints_for
+    evening_history("0103")
+    assert cli("import", "units", write_csv("units.csv", "estate,building,unit,area_m2,owner_name,owner_phone\n"
+                                            "另一小区,1栋,0101,80.00,王五,13900009999\n")).exit_code == 0
+    other = find_unit("另一小区/1栋/0101")
+    neighbour = find_unit(REF.format("0104"))
+    now = datetime(2026, 5, 31, 2, 0, tzinfo=timezone.utc)
+    hints = hints_for([other.id, neighbour.id], now)
+    assert hints[neighbour.id].window.source == "estate"
+    assert hints[other.id].window is None  # 示例花园's calls say nothing about another estate
