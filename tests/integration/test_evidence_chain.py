@@ -11,7 +11,6 @@ from SPEC §8 with ``hashlib`` alone.
 import hashlib
 import json
 import re
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -26,6 +25,7 @@ from arrears.extensions import db
 from arrears.models import Estate
 from arrears.services.property import add_policy_version, get_or_create_fee_item
 from arrears.services.transaction import atomic
+from tamper_helpers import around
 
 REF_1201 = "示例花园/3栋/1201"
 REF_1202 = "示例花园/3栋/1202"
@@ -102,37 +102,9 @@ def intact_output(count, head_seq):
             "records agree with their events\n")
 
 
-def is_postgresql():
-    return db.engine.dialect.name == "postgresql"
-
-
-def guard_on():
-    if is_postgresql():
-        db.session.execute(text("ALTER TABLE evidence_events ENABLE TRIGGER evidence_events_append_only"))
-    else:
-        # The same SQL as migrations/versions/0001_ledger_core.py.
-        for action in ("UPDATE", "DELETE"):
-            db.session.execute(text(
-                f"CREATE TRIGGER IF NOT EXISTS evidence_events_no_{action.lower()} BEFORE {action} ON evidence_events "
-                f"BEGIN SELECT RAISE(ABORT, 'append-only table evidence_events: {action} refused'); END"))
-    db.session.commit()
-
-
-@contextmanager
 def around_the_application():
     """Lift the append-only guard on evidence_events, run raw SQL, commit, put the guard back."""
-    db.session.rollback()
-    if is_postgresql():
-        db.session.execute(text("ALTER TABLE evidence_events DISABLE TRIGGER evidence_events_append_only"))
-    else:
-        db.session.execute(text("DROP TRIGGER evidence_events_no_update"))
-        db.session.execute(text("DROP TRIGGER evidence_events_no_delete"))
-    try:
-        yield db.session
-        db.session.commit()
-    finally:
-        db.session.rollback()
-        guard_on()
+    return around("evidence_events")
 
 
 def assert_guard_is_back():
@@ -355,28 +327,12 @@ def test_export_events_shows_a_tampered_event_as_stored(cli, history, tmp_path):
 def test_event_data_rewritten_as_equivalent_json_is_caught(app, cli):
     """``data`` is stored as the exact canonical text that was hashed: the same object
     written with other spacing or key order is a change, and verify-chain names it."""
-    from sqlalchemy import text as sql
-    from arrears.extensions import db
     assert cli("create-user", "anna", "--role", "clerk", input="password123\n").exit_code == 0
-    stored = db.session.execute(sql("SELECT data FROM evidence_events WHERE seq = 1")).scalar_one()
+    stored = db.session.execute(text("SELECT data FROM evidence_events WHERE seq = 1")).scalar_one()
     respaced = json.dumps(json.loads(stored), ensure_ascii=False, indent=1)
-    dialect = db.engine.dialect.name
-    if dialect == "postgresql":
-        db.session.execute(sql("ALTER TABLE evidence_events DISABLE TRIGGER evidence_events_append_only"))
-    else:
-        db.session.execute(sql("DROP TRIGGER evidence_events_no_update"))
-    db.session.execute(sql("UPDATE evidence_events SET data = :d WHERE seq = 1"), {"d": respaced})
-    db.session.commit()
-    try:
-        result = cli("verify-chain")
-        assert result.exit_code == 1
-        assert "event 1" in result.stderr
-    finally:
-        db.session.execute(sql("UPDATE evidence_events SET data = :d WHERE seq = 1"), {"d": stored})
-        if dialect == "postgresql":
-            db.session.execute(sql("ALTER TABLE evidence_events ENABLE TRIGGER evidence_events_append_only"))
-        else:
-            db.session.execute(sql("CREATE TRIGGER evidence_events_no_update BEFORE UPDATE ON evidence_events "
-                                   "BEGIN SELECT RAISE(ABORT, 'append-only table evidence_events: UPDATE refused'); END"))
-        db.session.commit()
+    set_column(1, "data", respaced)
+    result = cli("verify-chain")
+    assert result.exit_code == 1
+    assert "event 1" in result.stderr
+    set_column(1, "data", stored)
     assert cli("verify-chain").exit_code == 0

@@ -4,50 +4,13 @@ and passes again once it is restored; a signed checkpoint catches a truncated or
 rebuilt chain (issue 6)."""
 import json
 import os
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
 
 from arrears.extensions import db
 from notice_helpers import clock, household  # noqa: F401  (fixtures)
-
-
-def is_postgresql():
-    return db.engine.dialect.name == "postgresql"
-
-
-def guard(table, on):
-    """Lift or restore a table's append-only triggers (the SQL of migrations/append_only.py)."""
-    if is_postgresql():
-        db.session.execute(text(f"ALTER TABLE {table} {'ENABLE' if on else 'DISABLE'} TRIGGER {table}_append_only"))
-        return
-    for action in ("UPDATE", "DELETE"):
-        if on:
-            db.session.execute(text(
-                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'append-only table {table}: {action} refused'); END"))
-        else:
-            db.session.execute(text(f"DROP TRIGGER {table}_no_{action.lower()}"))
-
-
-@contextmanager
-def around(table):
-    db.session.rollback()
-    guard(table, False)
-    db.session.commit()
-    try:
-        yield db.session
-        db.session.commit()
-    finally:
-        db.session.rollback()
-        guard(table, True)
-        db.session.commit()
-
-
-def sql(table, statement, **values):
-    with around(table) as session:
-        session.execute(text(statement), values)
+from tamper_helpers import around, sql
 
 
 def verify(cli, *extra):
