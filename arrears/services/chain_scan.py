@@ -6,18 +6,20 @@ would return that count without raising; on anything unexpected it returns ``Non
 the exact pass (the reference) runs and names the first bad event.
 
 - SQLite: the rows are read by ``rowid`` ranges in worker processes (forked; in this
-  process when other threads run, since forking a threaded process is unsafe), as raw
-  text through their own read-only connections, and each range checks its own
+  process when other threads run, since forking a threaded process is unsafe), as the
+  stored UTF-8 bytes (no decoding and encoding again to hash them; SQLite's storage class
+  is not looked at, as the exact pass does not) through their own read-only
+  connections, and each range checks its own
   sequence, links and hashes; the seams between ranges and the head the caller's session
   sees are checked here. ``rowid`` order is insertion order, which is ``seq`` order for a
   chain the application wrote; where it is not, the scan gives up.
 - PostgreSQL: one query; the server computes every hash (``sha256``) and link.
 
 The hashed text is put together as ``verify_chain``'s exact pass does (SPEC §8 keys in
-sorted order, strings quoted as ``json.encoder.encode_basestring`` does, ``data`` as
-stored); SQLite's ``json_quote`` and PostgreSQL's ``to_json`` quote text the same way (a
-test holds them equal on every ASCII character and on CJK), and where they did not, the
-hash would not match and the exact pass would decide.
+sorted order, strings quoted by ``json.encoder.encode_basestring``, ``data`` as stored);
+PostgreSQL's ``to_json`` quotes text the same way (a test holds them equal on every ASCII
+character and on CJK), and where it did not, the hash would not match and the exact pass
+would decide.
 """
 import hashlib
 import multiprocessing
@@ -34,7 +36,7 @@ from ..domain.evidence import GENESIS
 
 RANGES_PER_WORKER = 4
 
-_SQLITE_RANGE = ("SELECT seq, json_quote(at), kind, actor, unit, data, prev_hash, hash FROM evidence_events "
+_SQLITE_RANGE = ("SELECT seq, at, kind, actor, unit, data, prev_hash, hash FROM evidence_events "
                  "WHERE rowid >= ? AND rowid < ? ORDER BY rowid")
 
 _POSTGRESQL = text("""
@@ -160,31 +162,39 @@ def _checked_rows(rows):
         return 0, None, None, None, None
     first_seq, first_prev = first[0], first[6]
     expected, prev = first_seq, first_prev
-    quoted = {}  # actor, kind and unit repeat: quote each value once
-    join, sha256, quote = b"".join, hashlib.sha256, _quote
+    # Actor, kind and unit repeat: each value is quoted once, with the fixed text around it.
+    actors, kinds, units = {}, {}, {None: b',"unit":null}'}
+    join = b"".join
+    blank = hashlib.sha256()  # copying a fresh context is quicker than making one per event
     for seq, at, kind, actor, unit, data, stored_prev, stored_hash in chain((first,), rows):
         if seq != expected or stored_prev != prev:
             return None
         try:
-            q_kind = quoted[kind]
+            before_at = actors[actor]
         except KeyError:
-            q_kind = quoted[kind] = quote(kind)
+            before_at = actors[actor] = b'\n{"actor":' + _quote(actor) + b',"at":"'
         try:
-            q_actor = quoted[actor]
+            after_data = kinds[kind]
         except KeyError:
-            q_actor = quoted[actor] = quote(actor)
+            after_data = kinds[kind] = b',"kind":' + _quote(kind) + b',"prev_hash":"'
         try:
-            q_unit = quoted[unit]
+            last = units[unit]
         except KeyError:
-            q_unit = quoted[unit] = quote(unit) if unit is not None else b"null"
-        hashed = join((prev, b'\n{"actor":', q_actor, b',"at":', at, b',"data":', data, b',"kind":', q_kind,
-                       b',"prev_hash":"', prev, b'","seq":', b"%d" % seq, b',"unit":', q_unit, b"}"))
-        if sha256(hashed).hexdigest().encode() != stored_hash:
+            last = units[unit] = b',"unit":' + _quote(unit) + b"}"
+        if at.translate(None, _PLAIN_TIME):  # anything but digits and -:.TZ: quote it
+            at = _quote(at)[1:-1]
+        hashed = join((prev, before_at, at, b'","data":', data, after_data, prev, b'","seq":', b"%d" % seq, last))
+        digest = blank.copy()
+        digest.update(hashed)
+        if digest.hexdigest().encode() != stored_hash:
             return None
         prev, expected = stored_hash, seq + 1
     return expected - first_seq, first_seq, first_prev.decode(), expected - 1, prev.decode()
 
 
+_PLAIN_TIME = b"0123456789-:.TZ"  # what a time written by utc_stamp is made of: nothing to escape
+
+
 def _quote(value):
-    """``encode_basestring`` on UTF-8 bytes; plain text (the usual case) only gains its quotes."""
+    """``encode_basestring`` on UTF-8 bytes."""
     return encode_basestring(value.decode("utf-8")).encode("utf-8")
