@@ -13,7 +13,8 @@ the exact pass (the reference) runs and names the first bad event.
   sequence, links and hashes; the seams between ranges and the head the caller's session
   sees are checked here. ``rowid`` order is insertion order, which is ``seq`` order for a
   chain the application wrote; where it is not, the scan gives up.
-- PostgreSQL: one query; the server computes every hash (``sha256``) and link.
+- PostgreSQL: one query; the server computes every hash (``sha256``) and link, with
+  its own parallel workers.
 
 The hashed text is put together as ``verify_chain``'s exact pass does (SPEC §8 keys in
 sorted order, strings quoted by ``json.encoder.encode_basestring``, ``data`` as stored);
@@ -26,7 +27,6 @@ import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from itertools import chain
 from json.encoder import encode_basestring
 from urllib.parse import quote as url_quote
 
@@ -34,26 +34,26 @@ from sqlalchemy import text
 
 from ..domain.evidence import GENESIS
 
-RANGES_PER_WORKER = 4
+RANGES_PER_WORKER = 8  # small enough that no worker waits long for the other at the end
 
 _SQLITE_RANGE = ("SELECT seq, at, kind, actor, unit, data, prev_hash, hash FROM evidence_events "
                  "WHERE rowid >= ? AND rowid < ? ORDER BY rowid")
+_SQLITE_FIRST = "SELECT seq, prev_hash FROM evidence_events WHERE rowid >= ? AND rowid < ? ORDER BY rowid LIMIT 1"
 
+# Sequence: the numbers are unique (the primary key), so n of them from 1 to n are 1..n.
+# Links by a join on the one before (a window would keep PostgreSQL from parallel workers).
 _POSTGRESQL = text("""
-SELECT count(*) AS events, bool_and(ok) AS intact, max(seq) AS last_seq
-FROM (
-  SELECT seq,
-         seq = coalesce(lag(seq) OVER w, 0) + 1
-         AND prev_hash = coalesce(lag(hash) OVER w, :genesis)
-         AND hash = encode(sha256(convert_to(
-               prev_hash || chr(10) || '{"actor":' || to_json(actor)::text || ',"at":' || to_json(at)::text
-               || ',"data":' || data || ',"kind":' || to_json(kind)::text || ',"prev_hash":' || to_json(prev_hash)::text
-               || ',"seq":' || seq::text || ',"unit":' || coalesce(to_json(unit)::text, 'null') || '}',
-               'UTF8')), 'hex') AS ok
-  FROM evidence_events
-  WINDOW w AS (ORDER BY seq)
-) AS checked
+SELECT count(*) AS events, min(e.seq) AS first_seq, max(e.seq) AS last_seq,
+       bool_and(e.prev_hash = coalesce(before.hash, :genesis)
+                AND e.hash = encode(sha256(convert_to(
+                      e.prev_hash || chr(10) || '{"actor":' || to_json(e.actor)::text || ',"at":' || to_json(e.at)::text
+                      || ',"data":' || e.data || ',"kind":' || to_json(e.kind)::text
+                      || ',"prev_hash":' || to_json(e.prev_hash)::text || ',"seq":' || e.seq::text
+                      || ',"unit":' || coalesce(to_json(e.unit)::text, 'null') || '}',
+                      'UTF8')), 'hex')) AS intact
+FROM evidence_events AS e LEFT JOIN evidence_events AS before ON before.seq = e.seq - 1
 """)
+
 
 
 def scan(session, head, count, workers):
@@ -74,7 +74,7 @@ def scan(session, head, count, workers):
 
 def _scan_postgresql(session, head, count):
     row = session.execute(_POSTGRESQL, {"genesis": GENESIS}).one()
-    if row.intact and row.events == count and row.last_seq == head[0]:
+    if row.intact and row.events == count and row.first_seq == 1 and row.last_seq == count == head[0]:
         return count
     return None
 
@@ -94,22 +94,27 @@ def _scan_sqlite(session, head, count, workers):
     low, high = session.execute(text("SELECT min(rowid), max(rowid) FROM evidence_events")).one()
     pieces = max(1, workers * RANGES_PER_WORKER)
     step = max(1, -(-(high - low + 1) // pieces))
-    ranges = [(path, start, start + step) for start in range(low, high + 1, step)]
+    ranges = [(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
     if workers > 1 and threading.active_count() == 1:
         # Every range runs to its end even when one gives up early: stopping workers
         # half-way (Pool.terminate) can leave a lock held and hang; a worker that dies
         # breaks the pool, and the exact pass decides.
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=_open_for_worker, initargs=(path,)) as pool:
                 results = list(pool.map(scan_range, ranges))
         except BrokenProcessPool:
             return None
     else:
         results = []
-        for piece in ranges:
-            results.append(scan_range(piece))
-            if results[-1] is None:
-                break
+        _open_for_worker(path)
+        try:
+            for piece in ranges:
+                results.append(scan_range(piece))
+                if results[-1] is None:
+                    break
+        finally:
+            _close_for_worker()
     if None in results:
         return None
     return _joined(results, head, count)
@@ -129,24 +134,38 @@ def _joined(results, head, count):
     return total
 
 
+_worker = {}  # the worker process's own read-only connection (opening one reads the whole schema)
+
+
+def _open_for_worker(path):
+    try:
+        _worker["connection"] = _read_only(path)
+    except Exception:  # noqa: BLE001 — the ranges will find no connection and give up
+        _worker.pop("connection", None)
+
+
+def _close_for_worker():
+    connection = _worker.pop("connection", None)
+    if connection is not None:
+        connection.close()
+
+
 def scan_range(piece):
     """``(events, first seq, its prev_hash, last seq, its hash)`` of the rows whose ``rowid``
     is in ``[start, stop)``, each checked against its predecessor and its hash, or ``None``.
 
-    Runs in a worker process. Any surprise at all (a NULL, a number where text belongs,
-    bytes that are not UTF-8) means "not proven here", hence the broad except: the exact
-    pass reads the same rows and names what is wrong."""
-    path, start, stop = piece
+    Runs in a worker process. Any surprise at all (no connection, a NULL, a number where
+    text belongs, bytes that are not UTF-8) means "not proven here", hence the broad
+    except: the exact pass reads the same rows and names what is wrong."""
+    start, stop = piece
     try:
-        connection = _read_only(path)
+        connection = _worker["connection"]
+        first = connection.execute(_SQLITE_FIRST, (start, stop)).fetchone()
+        if first is None:
+            return 0, None, None, None, None
+        return _checked_rows(first, connection.execute(_SQLITE_RANGE, (start, stop)))
     except Exception:  # noqa: BLE001 — see the docstring
         return None
-    try:
-        return _checked_rows(connection.execute(_SQLITE_RANGE, (start, stop)))
-    except Exception:  # noqa: BLE001 — see the docstring
-        return None
-    finally:
-        connection.close()
 
 
 def _read_only(path):
@@ -156,17 +175,14 @@ def _read_only(path):
     return connection
 
 
-def _checked_rows(rows):
-    first = next(rows, None)
-    if first is None:
-        return 0, None, None, None, None
-    first_seq, first_prev = first[0], first[6]
+def _checked_rows(first, rows):
+    first_seq, first_prev = first
     expected, prev = first_seq, first_prev
     # Actor, kind and unit repeat: each value is quoted once, with the fixed text around it.
     actors, kinds, units = {}, {}, {None: b',"unit":null}'}
     join = b"".join
     blank = hashlib.sha256()  # copying a fresh context is quicker than making one per event
-    for seq, at, kind, actor, unit, data, stored_prev, stored_hash in chain((first,), rows):
+    for seq, at, kind, actor, unit, data, stored_prev, stored_hash in rows:
         if seq != expected or stored_prev != prev:
             return None
         try:
