@@ -409,8 +409,9 @@ def load_demo(as_of=None, progress=None):
             write()
         report = portfolio_report(as_of, estate.id)
     pending = _relief_after_load(households, units, plans, as_of, progress)
+    legal = _legal_hand_off(households, units, plans, as_of, progress)
     return _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report, plans, pending,
-                    contacts)
+                    contacts, legal)
 
 
 def _ensure_users(progress):
@@ -678,6 +679,45 @@ def _relief_after_load(households, units, plans, as_of, progress):
     return pending
 
 
+LEGAL_REASON = "多次催告拒不缴纳，长期欠费，移交律师处理"
+
+
+def _legal_hand_off(households, units, plans, as_of, progress):
+    """After the load, as the office would do it today: a reminder handed to a late payer's
+    owner, and the refuser owing most sent a demand by registered mail (refused at the
+    registered address), escalated to legal and assigned to the demo lawyer, who then has
+    a case and a bundle to look at. Returns ``(legal unit ref or None, notice serials)``."""
+    from .cases import record_step
+    from .collection import escalate
+    from .notices import DeliveryInput, issue_notice, record_delivery
+    today = local_today()
+    excluded = {planned.household.ref for _plan, planned, _periods in plans}
+    excluded |= {h.ref for h in households if h.hardship or h.dispute}
+    owing = {h.ref: UnitHistory(units[h.ref], as_of).statement().total_outstanding_fen for h in households
+             if h.ref not in excluded and h.behaviour in ("late", "refuser")}
+    refusers = sorted((h for h in households if h.behaviour == "refuser" and owing.get(h.ref)),
+                      key=lambda h: (-owing[h.ref], h.ref))
+    late = sorted((h for h in households if h.behaviour == "late" and owing.get(h.ref)), key=lambda h: h.ref)
+    serials, legal = [], None
+    if late:
+        reminder = issue_notice(units[late[0].ref], "reminder", as_of, REQUESTER)
+        record_delivery(reminder.serial, DeliveryInput(method="hand_signed", outcome="delivered", attempted_on=today,
+                                                       signer=late[0].owner_name, relation="owner"), REQUESTER)
+        serials.append(reminder.serial)
+    if refusers:
+        legal = refusers[0].ref
+        unit = units[legal]
+        demand = issue_notice(unit, "demand", as_of, REQUESTER)
+        record_delivery(demand.serial, DeliveryInput(method="registered_mail", outcome="refused", attempted_on=today,
+                                                     tracking_no="EMS1126000001CN", at_registered_address=True,
+                                                     note="业主拒收，邮局退回"), REQUESTER)
+        serials.append(demand.serial)
+        escalate(unit, stage="legal", reason=LEGAL_REASON, actor="manager")
+        record_step(unit, "lawyer_assigned", today, "manager", lawyer="lawyer")
+    progress(f"legal hand-off: {legal or 'nobody'}; notices {', '.join(serials) or 'none'}")
+    return legal, serials
+
+
 def _pick_duplicate(households, as_of):
     """A prompt WeChat payer whose payment of some months ago was entered twice:
     ``(household, the original PlannedPayment)``, or None."""
@@ -884,7 +924,7 @@ def _waiver_event(waiver, charge, unit):
 
 
 def _summary(as_of, households, charges, payments, hardships, waivers, reversed_copy, report, plans=(),
-             pending=(), contacts=(0, 0)):
+             pending=(), contacts=(0, 0), legal=(None, ())):
     counts = {}
     for household in households:
         counts[household.behaviour] = counts.get(household.behaviour, 0) + 1
@@ -905,5 +945,6 @@ def _summary(as_of, households, charges, payments, hardships, waivers, reversed_
         f"principal {format_fen(report['principal_outstanding_fen'])}, "
         f"late fee {format_fen(report['late_fee_outstanding_fen'])}",
         f"  collection history: {contacts[0]} contacts by clerk and clerk2, {contacts[1]} promises to pay",
+        f"  notices: {', '.join(legal[1]) or 'none'}; escalated to legal and assigned to lawyer: {legal[0] or 'nobody'}",
         f"  users: {', '.join(name for name, _ in USERS)} (password {DEMO_PASSWORD})",
     ])

@@ -26,7 +26,7 @@ def count(model):
     return db.session.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli):
+def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli, tmp_path):
     result = cli("demo", "--as-of", AS_OF.isoformat())
     assert result.exit_code == 0, result.output
     assert "376 units" in result.output
@@ -131,6 +131,12 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli):
     # and broken; enough calls for best-time windows learned from the households' own.
     check_collection_history(kinds)
 
+    # The legal hand-off: a reminder handed to an owner; the refuser owing most sent a
+    # demand by registered mail (refused at the registered address), escalated to legal
+    # and assigned to the demo lawyer, who sees that household and nothing else and can
+    # take its bundle.
+    check_legal_hand_off(cli, kinds, tmp_path)
+
     # A unit's statement reads back through the command line.
     statement = cli("statement", "示例花园/1栋/0101", "--as-of", AS_OF.isoformat(), "--json")
     assert statement.exit_code == 0 and len(json.loads(statement.output)["charges"]) == 24
@@ -191,3 +197,27 @@ def check_collection_history(kinds):
     now = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
     calls = household_calls({c.unit_id for c in contacts}, now)
     assert sum(1 for found in calls.values() if len(found) >= 5) >= 10
+
+
+def check_legal_hand_off(cli, kinds, tmp_path):
+    import zipfile
+    from arrears.models import Delivery, Notice
+    from arrears.services.cases import assigned_lawyer, assigned_unit_ids
+    notices = db.session.execute(select(Notice).order_by(Notice.serial)).scalars().all()
+    assert [n.kind for n in notices] == ["reminder", "demand"]
+    deliveries = {d.notice_id: d for d in db.session.execute(select(Delivery)).scalars()}
+    reminder, demand = notices
+    assert (deliveries[reminder.id].method, deliveries[reminder.id].outcome) == ("hand_signed", "delivered")
+    refused = deliveries[demand.id]
+    assert (refused.method, refused.outcome, refused.at_registered_address) == ("registered_mail", "refused", True)
+    legal_unit = db.session.get(Unit, demand.unit_id)
+    assert set(assigned_unit_ids("lawyer")) == {legal_unit.id} and assigned_lawyer(legal_unit.id) == "lawyer"
+    assert (kinds["notice_issued"], kinds["stage_changed"], kinds["case_lawyer_assigned"]) == (2, 1, 1)
+    db.session.rollback()
+    path = tmp_path / "bundle.zip"
+    exported = cli("bundle", legal_unit.ref, "-o", str(path))
+    assert exported.exit_code == 0, exported.output
+    checked = cli("verify-bundle", str(path))
+    assert checked.exit_code == 0, checked.output
+    names = zipfile.ZipFile(path).namelist()
+    assert f"notices/{demand.serial}.pdf" in names and "index.pdf" in names
