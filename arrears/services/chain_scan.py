@@ -24,6 +24,7 @@ would decide.
 """
 import hashlib
 import multiprocessing
+import sqlite3
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -53,7 +54,6 @@ SELECT count(*) AS events, min(e.seq) AS first_seq, max(e.seq) AS last_seq,
                       'UTF8')), 'hex')) AS intact
 FROM evidence_events AS e LEFT JOIN evidence_events AS before ON before.seq = e.seq - 1
 """)
-
 
 
 def scan(session, head, count, workers):
@@ -169,7 +169,6 @@ def scan_range(piece):
 
 
 def _read_only(path):
-    import sqlite3
     connection = sqlite3.connect(f"file:{url_quote(path)}?mode=ro", uri=True)
     connection.text_factory = bytes  # UTF-8 as stored: no decoding to str and encoding back to hash it
     return connection

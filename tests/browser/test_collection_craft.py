@@ -164,3 +164,23 @@ def test_a_clerks_commission_statement_matches_a_hand_calculation(live_server, l
     expect(lines.nth(2)).to_contain_text("3.00")
     expect(manager.get_by_test_id("commission-total")).to_contain_text("16.00")
     expect(manager.get_by_test_id("credit")).to_have_count(1)
+
+
+def test_choosing_another_estate_shows_its_buildings_at_once(live_server, logged_in, tmp_path):
+    """The visit chooser reloads for the estate chosen (static/visits.js), nothing asked
+    yet: its buildings, none ticked, and no complaint about choosing one. The estate is
+    named to sort after the example estate, so the other tests' defaults stay as they were."""
+    units = tmp_path / "second-estate.csv"
+    units.write_text("estate,building,unit,area_m2,owner_name,owner_phone\n"
+                     "远景苑,9栋,0901,88.00,赵远景,13900000901\n", encoding="utf-8")
+    live_server.cli("import", "units", units)
+    page = logged_in("manager")
+    page.goto(live_server.url + "/visits/")
+    choice = page.get_by_test_id("visit-choice")
+    expect(choice.get_by_label("1栋")).to_be_visible()
+    with page.expect_navigation():
+        choice.get_by_label("小区").select_option(label="远景苑")
+    choice = page.get_by_test_id("visit-choice")
+    expect(choice.get_by_label("9栋")).not_to_be_checked()
+    expect(choice.get_by_label("1栋")).to_have_count(0)
+    expect(page.get_by_test_id("visit-error")).to_have_count(0)
