@@ -328,6 +328,7 @@ def chain_benchmark(count, keep):
               f"{CHAIN_ROUNDS}: {checked} events in {verify_seconds:.2f} s ({verify_seconds / checked * 1e6:.2f} µs/event)")
         print(f"bare sha256 over the same bytes, best of {CHAIN_ROUNDS}: {hashed} lines, "
               f"{nbytes / 1e6:.0f} MB, {bare_seconds:.2f} s ({bare_seconds / count * 1e6:.2f} µs/event)")
+        print("  rounds (verify-chain s, bare s): " + ", ".join(f"({v:.2f}, {b:.2f})" for v, b in rounds))
         print(f"ratio verify-chain / bare hashing: {ratio:.2f}x best/best, {paired[len(paired) // 2]:.2f}x median "
               f"of the paired rounds ({', '.join(f'{value:.2f}' for value in paired)}) "
               f"(goal <= {CHAIN_GOAL_RATIO:.0f}x) {verdict(ratio <= CHAIN_GOAL_RATIO)}", flush=True)
