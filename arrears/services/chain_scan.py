@@ -43,15 +43,16 @@ _SQLITE_FIRST = "SELECT seq, prev_hash FROM evidence_events WHERE rowid >= ? AND
 
 # Sequence: the numbers are unique (the primary key), so n of them from 1 to n are 1..n.
 # Links by a join on the one before (a window would keep PostgreSQL from parallel workers).
+# A NULL anywhere makes the text NULL, and bool_and skips NULLs: it counts as false.
 _POSTGRESQL = text("""
 SELECT count(*) AS events, min(e.seq) AS first_seq, max(e.seq) AS last_seq,
-       bool_and(e.prev_hash = coalesce(before.hash, :genesis)
+       bool_and(coalesce(e.prev_hash = coalesce(before.hash, :genesis)
                 AND e.hash = encode(sha256(convert_to(
                       e.prev_hash || chr(10) || '{"actor":' || to_json(e.actor)::text || ',"at":' || to_json(e.at)::text
                       || ',"data":' || e.data || ',"kind":' || to_json(e.kind)::text
                       || ',"prev_hash":' || to_json(e.prev_hash)::text || ',"seq":' || e.seq::text
                       || ',"unit":' || coalesce(to_json(e.unit)::text, 'null') || '}',
-                      'UTF8')), 'hex')) AS intact
+                      'UTF8')), 'hex'), false)) AS intact
 FROM evidence_events AS e LEFT JOIN evidence_events AS before ON before.seq = e.seq - 1
 """)
 

@@ -95,9 +95,10 @@ QUICK_SCAN_FROM = 20_000  # events; below this the exact pass alone is about as 
 def verify_chain(session=None, batch=5000, workers=None, quick_from=None):
     """Returns the number of events; raises ``ChainBroken`` naming the first bad one.
 
-    A chain of ``quick_from`` (default ``QUICK_SCAN_FROM``) events or more is first proven intact by the quick scan
-    (``chain_scan``: worker processes on SQLite, the server on PostgreSQL); when it cannot
-    prove it, or for a smaller chain, the exact pass below decides and names the problem."""
+    A chain of ``quick_from`` (default ``QUICK_SCAN_FROM``) events or more is first proven
+    intact by the quick scan (``chain_scan``: worker processes on SQLite, the server on
+    PostgreSQL); when it cannot prove it, or for a smaller chain, the exact pass below
+    decides and names the problem."""
     session = session or db.session
     if hasattr(session, "registry"):
         session = session()

@@ -173,6 +173,19 @@ def test_a_blob_holding_the_same_text_is_the_same_text_to_both_passes(chain):
     assert quick() is None
 
 
+def test_an_emptied_field_is_named_not_a_crash(chain):
+    """Only a schema change lets a never-empty field be emptied (PostgreSQL: dropping the
+    NOT NULL; SQLite would need the table rebuilt): the event is named all the same."""
+    if not is_postgresql():
+        pytest.skip("SQLite cannot drop a NOT NULL without rebuilding the table")
+    db.session.execute(text("ALTER TABLE evidence_events ALTER COLUMN actor DROP NOT NULL"))
+    db.session.commit()
+    sql("evidence_events", "UPDATE evidence_events SET actor = NULL WHERE seq = 12")
+    expected = ("broken", 12, "a field that is never empty is empty")
+    assert outcome(quick_from=NEVER) == outcome(quick_from=0) == expected
+    assert quick() is None
+
+
 COLUMNS = ("at", "kind", "actor", "unit", "data", "prev_hash", "hash")
 
 
