@@ -226,6 +226,7 @@ def build_chunk(task):
         history.unit, history.as_of = None, as_of
         history.charges, history.payments = charges, payments
         history.waivers, history.suspensions, history.later_reversals = [], [], []
+        history.plan_change = None
         history.schedule = schedule
         statement = history.statement()
         rows, unit_row, allocations = balance_rows(unit_id, history, statement, as_of)
