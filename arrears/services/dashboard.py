@@ -32,10 +32,10 @@ from ..domain.limitation import add_years, expires_within, limitation_expiry
 from ..domain.stages import CLASSES, STAGES
 from ..extensions import db
 from ..models import (Building, Charge, ChargeBalance, Contact, Estate, Owner, Ownership, Payment, Promise,
-                      Reversal, Unit, UnitBalance)
+                      Reversal, Unit, UnitBalance, Waiver)
 from .collection import contact_policy, local_naive
 from .households import escalation_states, household_stages
-from .ledger import INTERRUPTION_SOURCES, unit_statement
+from .ledger import INTERRUPTION_SOURCES, UnitHistory, unit_statement
 from .reports import day_figures, derived_from
 
 # Days overdue of a household's oldest charge with principal outstanding: (from, to).
@@ -83,6 +83,16 @@ class Totals:
     @property
     def total_fen(self):
         return self.principal_fen + self.late_fee_fen
+
+
+@dataclass(frozen=True)
+class Waived:
+    """What approved waivers took off the debt by the dashboard's day (fen): not owed, so
+    not in ``Totals``, and shown apart."""
+
+    households: int
+    principal_fen: int
+    late_fee_fen: int
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,7 @@ class Dashboard:
     collection: list
     watchlist: Watchlist
     queue: WorkQueue
+    waived: Waived
 
 
 # -- households -----------------------------------------------------------------------------
@@ -542,7 +553,46 @@ def build_dashboard(as_of, now):
     collection = derived_from(snapshot, "collection", lambda: collection_by_month(as_of))
     return Dashboard(as_of=as_of, totals=counted[0], aging=counted[1], stages=counted[2], classes=counted[3],
                      collection=collection, watchlist=limitation_watchlist(as_of, rows, snapshot=snapshot),
-                     queue=work_queue(as_of, now, rows, policy=contact_policy()))
+                     queue=work_queue(as_of, now, rows, policy=contact_policy()),
+                     waived=waived_total(as_of, snapshot))
+
+
+# -- relief ---------------------------------------------------------------------------------
+
+def waived_by_unit(as_of, unit_ids=None):
+    """``{unit_id: (principal_waived_fen, late_fee_waived_fen)}`` as the ledger engine
+    counts them on ``as_of`` (a principal waiver no larger than the principal it found
+    outstanding; undone waivers and waivers of reversed charges left out), for the units
+    with an approved waiver (among ``unit_ids`` when given). Waivers are few, so the
+    engine itself is run for each such unit: the same figures as their statements."""
+    query = (select(Charge.unit_id).join(Waiver, Waiver.charge_id == Charge.id)
+             .where(Waiver.approved_on <= as_of).distinct())
+    found = {}
+    for chunk in _chunks(sorted(unit_ids)) if unit_ids is not None else [None]:
+        ids = db.session.execute(query if chunk is None else query.where(Charge.unit_id.in_(chunk))).scalars()
+        for unit in load_units(ids):
+            statement = UnitHistory(unit, as_of).statement()
+            principal = sum(line.principal_waived_fen for line in statement.charges)
+            late_fee = sum(line.late_fee_waived_fen for line in statement.charges)
+            if principal or late_fee:
+                found[unit.id] = (principal, late_fee)
+    return found
+
+
+def waived_total(as_of, snapshot=None):
+    """``Waived``: the sum of ``waived_by_unit`` over every unit, kept with the day's figures
+    (a waiver, its reversal and anything else that changes a unit's statement is an
+    evidence event naming the unit)."""
+    snapshot = snapshot or day_figures(as_of)
+
+    def update(kept, changed):
+        fresh = {unit_id: value for unit_id, value in kept.items() if unit_id not in changed}
+        fresh.update(waived_by_unit(as_of, changed))
+        return fresh
+
+    per_unit = derived_from(snapshot, "waived", lambda: waived_by_unit(as_of), update)
+    return Waived(households=len(per_unit), principal_fen=sum(p for p, _ in per_unit.values()),
+                  late_fee_fen=sum(f for _, f in per_unit.values()))
 
 
 def legal_totals(as_of, lawyer=None):

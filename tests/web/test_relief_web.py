@@ -369,3 +369,43 @@ def test_a_post_without_the_csrf_token_is_refused(client, staff, as_user):
         "waiver-charge": str(charge_id("2026-01")), "waiver-kind": "late_fee", "waiver-amount": "1.00",
         "waiver-reason": "other"})
     assert response.status_code == 400 and count("waiver_requests") == 0
+
+
+# -- the dashboard shows waived amounts apart ----------------------------------------------------
+
+def dashboard_figures(client):
+    html = client.get("/").get_data(as_text=True)
+    owed = {name: by_testid(html, name) for name in ("total-owed", "principal", "late-fee")}
+    waived = re.search(r'data-testid="waived"[^>]*>(.*?)</p>', html, re.S).group(1)
+    return owed, " ".join(waived.split())
+
+
+def test_the_dashboard_shows_what_approved_waivers_took_off_apart_from_what_is_owed(client, staff, as_user, clock):
+    as_user("boss", "manager")
+    owed, waived = dashboard_figures(client)
+    assert "本金 0.00 元，滞纳金 0.00 元，涉及 0 户" in waived
+    as_user("clerk", "clerk")
+    flashed(client, post_waiver(client, period="2026-01", kind="late_fee", amount="1.00"))
+    flashed(client, post_waiver(client, period="2026-04", kind="principal", amount="50.00"))
+    as_user("boss", "manager")
+    assert dashboard_figures(client) == (owed, waived)  # requested only: nothing changes
+    decide(client, "waiver", 1)
+    decide(client, "waiver", 2)
+    after, waived = dashboard_figures(client)
+    assert "本金 50.00 元，滞纳金 1.00 元，涉及 1 户" in waived
+    def fen(text):
+        return int(text.replace(",", "").replace(".", ""))
+    assert fen(after["principal"]) == fen(owed["principal"]) - 5000
+    assert fen(after["late-fee"]) == fen(owed["late-fee"]) - 100  # on the day of approval
+    assert fen(after["total-owed"]) == fen(owed["total-owed"]) - 5100
+    statement = relief._outstanding(db.session.get(Unit, unit_id()), charge_id("2026-04"), date(2026, 5, 31))
+    assert statement.principal_waived_fen == 5000
+    page = client.get("/relief/").get_data(as_text=True)
+    first = db.session.execute(select(Waiver).where(Waiver.kind == "late_fee")).scalar_one()
+    flashed(client, client.post(f"/relief/waivers/{first.id}/reversal", data={
+        "csrf_token": csrf_from(page), f"reverse-{first.id}-reason": "录入错误"}))
+    _after, waived = dashboard_figures(client)
+    assert "本金 50.00 元，滞纳金 0.00 元，涉及 1 户" in waived
+    client.post("/language/en", data={"csrf_token": csrf_from(page), "next": "/"})
+    html = client.get("/").get_data(as_text=True)
+    assert "principal 50.00, late fee 0.00, for 1 households" in " ".join(html.split())
