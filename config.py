@@ -81,6 +81,9 @@ class Config:
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = os.environ.get("ARREARS_TIMEZONE", "Asia/Shanghai")
     LANGUAGES = ("zh_CN", "en")
+    # A serving process builds the day's figures in the background at its first request and
+    # after each local midnight (arrears/web/warm.py); 0 turns it off.
+    ARREARS_WARM_FIGURES = os.environ.get("ARREARS_WARM_FIGURES", "1") != "0"
     # Logins: after this many failures for one name or address within the window, HTTP 429.
     LOGIN_MAX_FAILURES = 10
     LOGIN_WINDOW_MINUTES = 15

@@ -108,7 +108,9 @@ def make_app(url):
     data_dir = os.path.join(ledger.OUT, "data")
     os.makedirs(data_dir, exist_ok=True)
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "ARREARS_DATA_DIR": data_dir, "SECRET_KEY": "bench-pages",
-                       "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False})
+                       "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
+                       # Timed here as they are: no background thread computing them meanwhile.
+                       "ARREARS_WARM_FIGURES": False})
 
 
 # -- measuring --------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def init_app(app):
     from .relief import bp as relief_bp
     from .verify import bp as verify_bp
     from .visits import bp as visits_bp
+    from .warm import init_app as init_warm
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -63,6 +64,7 @@ def init_app(app):
                       performance_bp, best_time_bp):
         app.register_blueprint(blueprint)
     init_errors(app)
+    init_warm(app)
 
     @app.after_request
     def security_headers(response):
