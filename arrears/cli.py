@@ -247,12 +247,18 @@ def check_balances_command(as_of):
 
 
 @arrears.command("refresh-balances")
+@click.option("--stale", is_flag=True,
+              help="Only the units whose projection does not cover today (what the worker does every hour).")
 @friendly
-def refresh_balances_command():
+def refresh_balances_command(stale):
     """Rebuild every unit's balances from the ledger (e.g. nightly, after a policy change)."""
     from .models import Unit
     from .services.ledger import refresh_unit_balances
     from .services.transaction import atomic
+    if stale:
+        from .services.reports import refresh_stale_balances
+        click.echo(f"balances rebuilt for {refresh_stale_balances()} stale unit(s)")
+        return
     with atomic():
         units = db.session.query(Unit).all()
         for unit in units:

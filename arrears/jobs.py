@@ -67,6 +67,17 @@ def daily_checkpoint():
         db.session.remove()
 
 
+@huey.periodic_task(crontab(minute="2"))
+def hourly_projection_refresh():
+    """Every hour: rebuild the projection of the units it no longer covers today (see
+    ``reports.refresh_stale_balances``; usually none, a query on ``unit_balances``)."""
+    from .extensions import db
+    from .services.reports import refresh_stale_balances
+    with _application().app_context():
+        refresh_stale_balances()
+        db.session.remove()
+
+
 def enqueue_batch(batch_id, app=None):
     """Queue the batch; in immediate mode (tests without a worker) it runs at once."""
     if app is not None and app.config.get("ARREARS_JOBS_IMMEDIATE"):

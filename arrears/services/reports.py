@@ -23,7 +23,8 @@ from sqlalchemy.sql.functions import GenericFunction
 from ..extensions import db
 from ..models import Building, Charge, ChargeBalance, Estate, EvidenceEvent, Unit, UnitBalance
 from .evidence import chain_head
-from .ledger import MICRO, UnitHistory
+from .ledger import MICRO, UnitHistory, local_today, refresh_unit_balances
+from .transaction import atomic
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,7 @@ def arrears_by_unit(as_of, estate_id=None, unit_ids=None):
         scope.append(cb.unit_id.in_(unit_ids))
         unit_scope = [Unit.id.in_(unit_ids)]
         balance_scope = [UnitBalance.unit_id.in_(unit_ids)]
-    stale_units = set(db.session.execute(
-        select(UnitBalance.unit_id).where(or_(UnitBalance.state_day > day, UnitBalance.valid_through < day),
-                                          *balance_scope)
-    ).scalars())
-    # Units with charges but no projection yet (never refreshed) are stale too: one
-    # index probe per unit, not a scan of every charge.
-    stale_units |= set(db.session.execute(
-        select(Unit.id).where(~select(UnitBalance.unit_id).where(UnitBalance.unit_id == Unit.id).exists(),
-                              select(Charge.id).where(Charge.unit_id == Unit.id).exists(), *unit_scope)).scalars())
+    stale_units = stale_unit_ids(day, balance_scope, unit_scope)
 
     fee = fee_outstanding_expr(day)
     principal_due = case((cb.principal_outstanding_fen > 0, cb.due_day), else_=None)
@@ -124,6 +117,41 @@ def arrears_by_unit(as_of, estate_id=None, unit_ids=None):
         if unit_ids is None or unit.id in unit_ids:
             result[unit.id] = engine_arrears(unit, as_of)
     return result
+
+
+def stale_unit_ids(day, balance_scope=(), unit_scope=()):
+    """The ids of the units whose projection does not hold on ordinal ``day``: built for a
+    later day, valid only until an earlier one (a policy version, a suspension's end, a
+    plan's possible break came in between), or never built though the unit has charges."""
+    stale = set(db.session.execute(
+        select(UnitBalance.unit_id).where(or_(UnitBalance.state_day > day, UnitBalance.valid_through < day),
+                                          *balance_scope)).scalars())
+    # Units with charges but no projection yet (never refreshed) are stale too: one
+    # index probe per unit, not a scan of every charge.
+    stale |= set(db.session.execute(
+        select(Unit.id).where(~select(UnitBalance.unit_id).where(UnitBalance.unit_id == Unit.id).exists(),
+                              select(Charge.id).where(Charge.unit_id == Unit.id).exists(), *unit_scope)).scalars())
+    return stale
+
+
+# Units rebuilt per transaction by ``refresh_stale_balances``: SQLite has one writer, so a
+# long rebuild must let the office's postings in between.
+REFRESH_PER_TRANSACTION = 200
+
+
+def refresh_stale_balances(as_of=None):
+    """Rebuild the projection of every unit stale on ``as_of`` (default: today), a few
+    hundred units per transaction; returns how many. The reports are right without it (a
+    stale unit is computed by the engine on every read), only slower: the worker runs it
+    every hour, so that a day on which many units' projections end (a policy version
+    taking effect) costs the pages nothing."""
+    as_of = as_of or local_today()
+    unit_ids = sorted(stale_unit_ids(as_of.toordinal()))
+    for start in range(0, len(unit_ids), REFRESH_PER_TRANSACTION):
+        with atomic():
+            for unit in _units(unit_ids[start:start + REFRESH_PER_TRANSACTION], None):
+                refresh_unit_balances(unit, as_of)
+    return len(unit_ids)
 
 
 def _units(unit_ids, estate_id):

@@ -5,7 +5,7 @@ ahead, hardship periods before, around and after the projection day — are chec
 the projection day, days and years later (carried forward in SQL) and before it (the
 engine fallback)."""
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -126,3 +126,50 @@ def test_a_future_policy_version_ends_the_projection_the_day_before(app):
     expected = min(30000, before + 9 * 30 + 10 * 15)
     assert arrears_by_unit(later)[unit.id].late_fee_outstanding_fen == expected
     assert check_balances(later) == [] and check_balances(today + timedelta(days=9)) == []
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_the_stale_units_are_rebuilt_so_that_the_report_needs_no_engine(app, seed, monkeypatch):
+    """Seeds 1 and 5 have a policy version taking effect 40 days after the projection day:
+    from that day every unit's projection has ended, and each read runs the engine for
+    them until ``refresh_stale_balances`` (the worker's hourly job) rebuilds them."""
+    from arrears.services import reports
+    from arrears.services.reports import refresh_stale_balances, stale_unit_ids
+    estate = build_portfolio(seed)
+    later = STATE_DAY + timedelta(days=45)
+    before = arrears_by_unit(later, estate.id)
+    stale = stale_unit_ids(later.toordinal())
+    assert len(stale) == 25
+    assert stale_unit_ids(STATE_DAY.toordinal()) == set()
+
+    assert refresh_stale_balances(later) == 25
+    assert stale_unit_ids(later.toordinal()) == set()
+    monkeypatch.setattr(reports, "engine_arrears", lambda *_: pytest.fail("the engine was run for a fresh unit"))
+    assert arrears_by_unit(later, estate.id) == before
+    assert refresh_stale_balances(later) == 0
+
+
+def test_refresh_balances_stale_from_the_command_line(app, cli):
+    estate = build_portfolio(1, units=5)
+    assert estate is not None
+    result = cli("refresh-balances", "--stale")
+    assert result.exit_code == 0, result.output
+    # Built for 2026-06-15, today is later and the version of day 40 has come: all stale.
+    assert "balances rebuilt for 5 stale unit(s)" in result.output
+    again = cli("refresh-balances", "--stale")
+    assert "balances rebuilt for 0 stale unit(s)" in again.output
+
+
+def test_the_workers_hourly_job_rebuilds_the_stale_units(app, monkeypatch):
+    from arrears import jobs
+    from arrears.services.ledger import local_today
+    from arrears.services.reports import stale_unit_ids
+    build_portfolio(1, units=5)
+    today = local_today().toordinal()
+    assert len(stale_unit_ids(today)) == 5
+    monkeypatch.setattr(jobs, "_app", app)
+    jobs.hourly_projection_refresh.call_local()
+    assert stale_unit_ids(today) == set()
+    due = {minute: [type(task).__name__ for task in jobs.huey.read_periodic(datetime(2026, 12, 2, 9, minute))]
+           for minute in (2, 3)}
+    assert "hourly_projection_refresh" in due[2] and "hourly_projection_refresh" not in due[3]
