@@ -32,8 +32,15 @@ def _forget_head(session, _transaction):
 
 
 def _lock_chain(session):
+    """Hold the chain until the transaction ends, before its head is read, so that two
+    transactions never continue the same head. PostgreSQL: an advisory lock. SQLite has
+    one writer at a time, but a transaction takes the write lock only at its first write
+    (reads before it run without one): a statement that writes nothing takes it now, and
+    a second writer waits here (``busy_timeout``) until the first commits."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
+    else:
+        session.execute(text("UPDATE serial_counters SET last = last WHERE 0"))
 
 
 def chain_head(session=None):

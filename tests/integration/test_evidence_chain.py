@@ -336,3 +336,46 @@ def test_event_data_rewritten_as_equivalent_json_is_caught(app, cli):
     assert "event 1" in result.stderr
     set_column(1, "data", stored)
     assert cli("verify-chain").exit_code == 0
+
+
+def test_two_writers_at_once_each_get_the_next_seq(app):
+    """Two transactions appending at the same moment (two clerks saving together): the
+    second waits for the first to commit, then continues its head — never the same seq
+    twice (on SQLite the head used to be read before the write lock was taken: the second
+    insert then failed on the unique seq, an HTTP 500)."""
+    import threading
+
+    from arrears.services.evidence import append_event, chain_head, verify_chain
+    first_appended, first_may_commit = threading.Event(), threading.Event()
+    errors, seqs = [], {}
+
+    def writer(name, before=None, after=None):
+        try:
+            with app.app_context():
+                if before is not None:
+                    assert before.wait(10)
+                with atomic():
+                    event = append_event("test_event", name, None, {"writer": name})
+                    seqs[name] = event.seq
+                    if after is not None:
+                        after.set()
+                        first_may_commit.wait(0.5)  # hold the transaction open a moment
+                db.session.remove()
+        except Exception as error:  # reported below, with the thread's name
+            errors.append((name, repr(error)))
+
+    with app.app_context():
+        start, _ = chain_head()
+        db.session.remove()
+    first = threading.Thread(target=writer, args=("first",), kwargs={"after": first_appended})
+    second = threading.Thread(target=writer, args=("second",), kwargs={"before": first_appended})
+    first.start()
+    second.start()
+    first.join(30)
+    first_may_commit.set()
+    second.join(30)
+    assert errors == []
+    assert sorted(seqs.values()) == [start + 1, start + 2]
+    with app.app_context():
+        assert chain_head()[0] == start + 2
+        assert verify_chain() == start + 2
