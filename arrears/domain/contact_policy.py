@@ -32,15 +32,26 @@ def attempts_in_window(moment: datetime, previous: list, policy: ContactPolicy =
     return [p for p in previous if since < p <= moment]
 
 
+def busiest_window(moment: datetime, other: list, policy: ContactPolicy = ContactPolicy()):
+    """The most of the ``other`` attempts that share one ``window_days`` window with an
+    attempt at ``moment`` — earlier ones, and later ones too when an attempt is recorded
+    after others that followed it. A window ``(end - window_days, end]`` holds ``moment``
+    for ``end`` from ``moment`` to just before ``moment + window_days``; the count is
+    highest with ``end`` at ``moment`` or at one of the attempts in that span."""
+    span = timedelta(days=policy.window_days)
+    ends = [moment] + [p for p in other if moment <= p < moment + span]
+    return max(sum(1 for p in other if end - span < p <= end) for end in ends)
+
+
 def breaches(moment: datetime, previous: list, reached: str, policy: ContactPolicy = ContactPolicy(),
              member_registered: bool = True):
     """What a contact at ``moment`` would break, given the household's ``previous``
-    attempts (local datetimes): a list of ``quiet_hours``, ``too_many``, ``not_household``.
+    attempts (local datetimes; those recorded for later times count too): a list of ``quiet_hours``, ``too_many``, ``not_household``.
     A household member counts only when registered (``member_registered``)."""
     found = []
     if in_quiet_hours(moment, policy):
         found.append(QUIET_HOURS)
-    if len(attempts_in_window(moment, previous, policy)) >= policy.max_attempts:
+    if busiest_window(moment, previous, policy) >= policy.max_attempts:
         found.append(TOO_MANY)
     if reached == "other" or (reached == "household_member" and not member_registered):
         found.append(NOT_HOUSEHOLD)
