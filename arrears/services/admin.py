@@ -28,7 +28,7 @@ from ..domain.money import format_fen
 from ..domain.policy import LateFeePolicy
 from ..extensions import db
 from ..models import FEE_BASES, ROLES, Estate, FeeItem, LateFeePolicyVersion, LoginSession, User
-from .errors import NotFound, ServiceError
+from .errors import N_, NotFound, ServiceError
 from .evidence import append_event
 from .property import add_policy_version, get_or_create_estate, get_or_create_fee_item
 from .transaction import atomic
@@ -50,7 +50,7 @@ class LastActiveAdmin(ServiceError):
     """The act would leave no active administrator."""
 
     def __init__(self, username):
-        super().__init__(f"{username} is the last active administrator")
+        super().__init__(N_("%(username)s is the last active administrator"), username=username)
         self.username = username
 
 
@@ -66,7 +66,7 @@ class InvalidProfile(ServiceError):
     """A profile field is too long or holds a line break; ``field`` names it, ``limit`` its length."""
 
     def __init__(self, field, limit):
-        super().__init__(f"{field} must be one line of at most {limit} characters")
+        super().__init__(N_("%(field)s must be one line of at most %(limit)s characters"), field=field, limit=limit)
         self.field = field
         self.limit = limit
 
@@ -75,8 +75,8 @@ class PolicyInPast(ServiceError):
     """A policy version dated before today would change days already charged."""
 
     def __init__(self, effective_from, today):
-        super().__init__(f"effective date {effective_from} is before today ({today}): "
-                         "a new policy may not change days already charged")
+        super().__init__(N_("effective date %(day)s is before today (%(today)s): "
+                            "a new policy may not change days already charged"), day=effective_from, today=today)
         self.effective_from = effective_from
         self.today = today
 
@@ -85,7 +85,7 @@ class PolicyDateTaken(ServiceError):
     """The estate already has a version taking effect that day."""
 
     def __init__(self, effective_from):
-        super().__init__(f"a late-fee policy version already takes effect on {effective_from}")
+        super().__init__(N_("a late-fee policy version already takes effect on %(day)s"), day=effective_from)
         self.effective_from = effective_from
 
 
@@ -94,7 +94,7 @@ class PolicyDateTaken(ServiceError):
 def get_user(user_id):
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user #{user_id} does not exist")
+        raise NotFound("user #%(id)s does not exist", id=user_id)
     return user
 
 
@@ -143,7 +143,7 @@ def reset_password(user_id, password, actor):
     """Set a new password (argon2id). Someone else's sessions end, so a stolen session
     does not outlive the reset. Raises ``ServiceError`` for a short password."""
     if len(password or "") < MIN_PASSWORD:
-        raise ServiceError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise ServiceError("the password must have at least %(count)s characters", count=MIN_PASSWORD)
     with atomic():
         user = get_user(user_id)
         user.password_hash = hash_password(password)
@@ -157,7 +157,7 @@ def change_role(user_id, role, actor):
     """Give a user another role. Raises ``ServiceError`` for an unknown role and
     ``LastActiveAdmin`` when it would take the role from the last active admin."""
     if role not in ROLES:
-        raise ServiceError(f"role {role!r} must be one of {', '.join(ROLES)}")
+        raise ServiceError("role %(role)s must be one of %(allowed)s", role=repr(role), allowed=", ".join(ROLES))
     with atomic():
         user = get_user(user_id)
         if user.role == role:
@@ -174,7 +174,7 @@ def change_role(user_id, role, actor):
 def get_estate(estate_id):
     estate = db.session.get(Estate, estate_id)
     if estate is None:
-        raise NotFound(f"estate #{estate_id} does not exist")
+        raise NotFound("estate #%(id)s does not exist", id=estate_id)
     return estate
 
 
@@ -184,7 +184,7 @@ def check_estate_name(name):
     if not name:
         raise ServiceError("the estate's name is empty")
     if len(name) > ESTATE_NAME_MAX:
-        raise ServiceError(f"the estate's name is longer than {ESTATE_NAME_MAX} characters")
+        raise ServiceError("the estate's name is longer than %(count)s characters", count=ESTATE_NAME_MAX)
     if "/" in name:
         raise ServiceError("the estate's name may not contain '/': it separates the parts of a unit reference")
     return name
@@ -197,10 +197,10 @@ def create_estate(name, actor):
     try:
         with atomic():
             if db.session.execute(select(Estate.id).where(Estate.name == name)).first():
-                raise DuplicateEstate(f"estate {name} already exists")
+                raise DuplicateEstate("estate %(name)s already exists", name=name)
             return get_or_create_estate(name, actor)
     except IntegrityError:  # made by someone else between the check and the insert
-        raise DuplicateEstate(f"estate {name} already exists") from None
+        raise DuplicateEstate("estate %(name)s already exists", name=name) from None
 
 
 def add_fee_item(estate_id, name, basis, price_fen, due_day, actor):
@@ -209,29 +209,31 @@ def add_fee_item(estate_id, name, basis, price_fen, due_day, actor):
     last day). Raises ``DuplicateFeeItem`` or ``ServiceError``."""
     name = (name or "").strip()
     if not name or len(name) > FEE_ITEM_NAME_MAX:
-        raise ServiceError(f"a fee item's name must have 1–{FEE_ITEM_NAME_MAX} characters")
+        raise ServiceError("a fee item's name must have 1–%(count)s characters", count=FEE_ITEM_NAME_MAX)
     if basis not in FEE_BASES:
-        raise ServiceError(f"basis {basis!r} must be one of {', '.join(FEE_BASES)}")
+        raise ServiceError("basis %(basis)s must be one of %(allowed)s", basis=repr(basis),
+                           allowed=", ".join(FEE_BASES))
     if not isinstance(price_fen, int) or price_fen <= 0:
         raise ServiceError("the price must be greater than 0.00")
     if due_day is not None and not 1 <= due_day <= 31:
-        raise ServiceError(f"due day {due_day} must be 1–31 or empty (the month's last day)")
+        raise ServiceError("due day %(day)s must be 1–31 or empty (the month's last day)", day=due_day)
     try:
         with atomic():
             estate = get_estate(estate_id)
             if db.session.execute(select(FeeItem.id).where(FeeItem.estate_id == estate.id,
                                                            FeeItem.name == name)).first():
-                raise DuplicateFeeItem(f"estate #{estate_id} already has a fee item named {name}")
+                raise DuplicateFeeItem("estate #%(id)s already has a fee item named %(name)s", id=estate_id, name=name)
             return get_or_create_fee_item(estate, name, actor, basis=basis, price_fen=price_fen,
                                           due_day=due_day, active=True)
     except IntegrityError:  # a double submit: the other request made it first
-        raise DuplicateFeeItem(f"estate #{estate_id} already has a fee item named {name}") from None
+        raise DuplicateFeeItem("estate #%(id)s already has a fee item named %(name)s", id=estate_id,
+                               name=name) from None
 
 
 def get_fee_item(estate_id, item_id):
     item = db.session.get(FeeItem, item_id)
     if item is None or item.estate_id != estate_id:
-        raise NotFound(f"fee item #{item_id} does not exist in estate #{estate_id}")
+        raise NotFound("fee item #%(id)s does not exist in estate #%(estate)s", id=item_id, estate=estate_id)
     return item
 
 

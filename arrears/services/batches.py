@@ -49,18 +49,22 @@ def create_batch(kind, stage, as_of, actor, language="zh_CN", estate_id=None):
     """Make a batch of ``kind`` notices for the households of ``stage``; raises
     ``ServiceError`` when there are none or the request is bad."""
     if kind not in NOTICE_KINDS:
-        raise ServiceError(f"notice kind {kind!r} must be one of {', '.join(NOTICE_KINDS)}")
+        raise ServiceError("notice kind %(kind)s must be one of %(allowed)s", kind=repr(kind),
+                           allowed=", ".join(NOTICE_KINDS))
     if stage not in BATCH_STAGES:
-        raise ServiceError(f"stage {stage!r} must be one of {', '.join(BATCH_STAGES)}")
+        raise ServiceError("stage %(stage)s must be one of %(allowed)s", stage=repr(stage),
+                           allowed=", ".join(BATCH_STAGES))
     if language not in NOTICE_LANGUAGES:
-        raise ServiceError(f"language {language!r} must be one of {', '.join(NOTICE_LANGUAGES)}")
+        raise ServiceError("language %(language)s must be one of %(allowed)s", language=repr(language),
+                           allowed=", ".join(NOTICE_LANGUAGES))
     from .ledger import local_today
     if as_of > local_today():
-        raise ServiceError(f"as-of date {as_of} is in the future")
+        raise ServiceError("as-of date %(day)s is in the future", day=as_of)
     with atomic():
         unit_ids = households_in_stage(stage, as_of, estate_id)
         if not unit_ids:
-            raise ServiceError(f"no household is in stage {stage} as of {as_of}; no batch made")
+            raise ServiceError("no household is in stage %(stage)s as of %(day)s; no batch made", stage=stage,
+                               day=as_of)
         batch = NoticeBatch(kind=kind, stage=stage, as_of=as_of, language=language, estate_id=estate_id,
                             status="queued", total=len(unit_ids), created_by=actor)
         db.session.add(batch)
@@ -85,7 +89,7 @@ def unfinished_batch(kind, stage, as_of, language="zh_CN"):
 def get_batch(batch_id):
     batch = db.session.get(NoticeBatch, batch_id)
     if batch is None:
-        raise NotFound(f"batch #{batch_id} does not exist")
+        raise NotFound("batch #%(id)s does not exist", id=batch_id)
     return batch
 
 
@@ -246,7 +250,7 @@ def merge_print_file(batch_id):
         if notices:
             done = subprocess.run(["qpdf", f"@{arguments}"], capture_output=True, text=True)
             if done.returncode not in (0, 3):  # 3: warnings only
-                raise ServiceError(f"qpdf could not make the print file: {done.stderr.strip()[:500]}")
+                raise ServiceError("qpdf could not make the print file: %(detail)s", detail=done.stderr.strip()[:500])
         else:
             _write_blank_page(output)
         with atomic():

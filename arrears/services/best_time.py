@@ -108,8 +108,8 @@ def hints_for(unit_ids, now):
 def record_payday(unit, day_of_month, actor, note=None):
     """Record the day of the month the resident says they are paid (``None`` clears it)."""
     if day_of_month is not None and not 1 <= day_of_month <= 31:
-        raise InvalidAct(f"the payday {day_of_month} must be a day of the month from 1 to 31", field="day_of_month",
-                         code="bad_payday")
+        raise InvalidAct("the payday %(day)s must be a day of the month from 1 to 31", field="day_of_month",
+                         code="bad_payday", day=day_of_month)
     note = (note or "").strip() or None
     if note and len(note) > 200:
         raise InvalidAct("the note is longer than 200 characters", field="note", code="long_note")

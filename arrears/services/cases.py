@@ -24,7 +24,7 @@ from ..extensions import db
 from ..models import CASE_STEPS, CaseClaim, CaseStep, Charge, Escalation, User
 from .errors import NotFound, ServiceError
 from .evidence import append_event
-from .ledger import INTERRUPTION_SOURCES, local_today
+from .ledger import INTERRUPTION_SOURCES, in_chunks, local_today
 from .transaction import atomic
 
 FILINGS = ("lawsuit_filed", "payment_order_filed")
@@ -69,22 +69,25 @@ def record_step(unit, kind, on_date, actor, *, lawyer=None, court=None, case_num
                 note=None, charge_ids=()):
     """Record one step of the household's case; raises ``ServiceError`` saying what is wrong."""
     if kind not in CASE_STEPS:
-        raise ServiceError(f"case step {kind!r} must be one of {', '.join(CASE_STEPS)}")
+        raise ServiceError("case step %(kind)s must be one of %(allowed)s", kind=repr(kind),
+                           allowed=", ".join(CASE_STEPS))
     with atomic():
         today = local_today(unit.building.estate.timezone)
         escalation = _last_escalation(unit.id)
         if escalation is None or escalation.stage != "legal":
-            raise ServiceError(f"{unit.ref} is not escalated to legal; escalate it before recording its case")
+            raise ServiceError("%(unit)s is not escalated to legal; escalate it before recording its case",
+                               unit=unit.ref)
         if on_date > today:
-            raise ServiceError(f"the date {on_date} is in the future")
+            raise ServiceError("the date %(day)s is in the future", day=on_date)
         steps = case_steps(unit.id)
         last = steps[-1].kind if steps else None
         if kind not in NEXT_STEPS[last]:
-            raise ServiceError(f"a case whose last step is {last or 'none'} cannot go on with {kind}")
+            raise ServiceError("a case whose last step is %(last)s cannot go on with %(kind)s", last=last or "none",
+                               kind=kind)
         if kind == "lawyer_assigned":
             user = db.session.execute(select(User).where(User.username == (lawyer or ""))).scalar_one_or_none()
             if user is None or user.role != "lawyer" or not user.active:
-                raise ServiceError(f"{lawyer!r} is not an active lawyer's user name")
+                raise ServiceError("%(lawyer)s is not an active lawyer's user name", lawyer=repr(lawyer))
         if kind in FILINGS:
             if not (court or "").strip() or not (case_number or "").strip():
                 raise ServiceError("a filing needs the court and the case number")
@@ -93,7 +96,8 @@ def record_step(unit, kind, on_date, actor, *, lawyer=None, court=None, case_num
             owned = set(db.session.execute(select(Charge.id).where(Charge.unit_id == unit.id,
                                                                    Charge.id.in_(list(charge_ids)))).scalars())
             if owned != set(charge_ids):
-                raise ServiceError(f"charges {sorted(set(charge_ids) - owned)} are not charges of {unit.ref}")
+                raise ServiceError("charges %(ids)s are not charges of %(unit)s", ids=sorted(set(charge_ids) - owned),
+                                   unit=unit.ref)
         if amount_fen is not None and amount_fen < 0:
             raise ServiceError("an amount cannot be negative")
         step = CaseStep(unit_id=unit.id, kind=kind, on_date=on_date, lawyer=lawyer if kind == "lawyer_assigned" else None,
@@ -113,15 +117,17 @@ def record_step(unit, kind, on_date, actor, *, lawyer=None, court=None, case_num
         return step
 
 
-def filing_interruptions(unit, as_of):
+def filing_interruptions(unit_ids, as_of):
     """Limitation source (SPEC §7): a lawsuit or payment order filed interrupts the
-    charges it claims, on its filing date."""
+    charges it claims, on its filing date (for the units ``unit_ids``)."""
     found = {}
-    rows = db.session.execute(
-        select(CaseClaim.charge_id, CaseStep.on_date).join(CaseStep, CaseStep.id == CaseClaim.step_id)
-        .where(CaseStep.unit_id == unit.id, CaseStep.kind.in_(FILINGS), CaseStep.on_date <= as_of)).all()
-    for charge_id, on_date in rows:
-        found.setdefault(charge_id, []).append(on_date if isinstance(on_date, date) else date.fromisoformat(str(on_date)))
+    for chunk in in_chunks(unit_ids):
+        rows = db.session.execute(
+            select(CaseClaim.charge_id, CaseStep.on_date).join(CaseStep, CaseStep.id == CaseClaim.step_id)
+            .where(CaseStep.unit_id.in_(chunk), CaseStep.kind.in_(FILINGS), CaseStep.on_date <= as_of)).all()
+        for charge_id, on_date in rows:
+            found.setdefault(charge_id, []).append(on_date if isinstance(on_date, date)
+                                                   else date.fromisoformat(str(on_date)))
     return found
 
 
@@ -131,7 +137,7 @@ INTERRUPTION_SOURCES.append(filing_interruptions)
 def find_step(step_id):
     step = db.session.get(CaseStep, step_id)
     if step is None:
-        raise NotFound(f"case step #{step_id} does not exist")
+        raise NotFound("case step #%(id)s does not exist", id=step_id)
     return step
 
 
@@ -259,7 +265,7 @@ def limitation_weeks(as_of, weeks=WATCH_WEEKS):
     (``dashboard.watch_charges``: ``domain.limitation`` over the unit's last payment and
     ``INTERRUPTION_SOURCES``), over a window of whole weeks; the last interruption of each
     is read from the same sources, one kind at a time."""
-    from .dashboard import last_payments, load_units, watch_charges, households, unit_labels
+    from .dashboard import last_payments, watch_charges, households, unit_labels
     from .reports import day_figures
     years = current_app.config["ARREARS_LIMITATION_YEARS"]
     first_monday = as_of - timedelta(days=as_of.weekday())
@@ -276,10 +282,9 @@ def limitation_weeks(as_of, weeks=WATCH_WEEKS):
     last_paid = last_payments(list(per_unit), as_of)
     kinds = _source_kinds()
     by_charge = defaultdict(list)  # charge_id -> [(date, kind)]
-    for unit in load_units(per_unit):
-        for source in INTERRUPTION_SOURCES:
-            for charge_id, dates in source(unit, as_of).items():
-                by_charge[charge_id] += [(d, kinds.get(source, OTHER)) for d in dates if d <= as_of]
+    for source in INTERRUPTION_SOURCES:
+        for charge_id, dates in source(list(per_unit), as_of).items():
+            by_charge[charge_id] += [(d, kinds.get(source, OTHER)) for d in dates if d <= as_of]
 
     found = []
     for unit_id, charge_id, due_day, principal, expires in items:

@@ -30,7 +30,7 @@ from ..domain.money import format_fen
 from ..extensions import db
 from ..models import (CONTACT_CHANNELS, CONTACT_REACHED, NONPAYMENT_REASONS, Contact, Dispute, DisputeUpdate,
                       Escalation, EvidenceEvent, Promise)
-from .errors import NotFound, ServiceError
+from .errors import N_, NotFound, ServiceError
 from .evidence import append_event
 from .ledger import local_today
 from .transaction import atomic
@@ -45,7 +45,7 @@ class AlreadySubmitted(ServiceError):
     """This form was submitted before (a double click): recorded once, not again."""
 
     def __init__(self):
-        super().__init__("this form was already submitted and recorded; it was not recorded again")
+        super().__init__(N_("this form was already submitted and recorded; it was not recorded again"))
 
 
 class ContactPolicyBreach(ServiceError):
@@ -53,17 +53,17 @@ class ContactPolicyBreach(ServiceError):
     ``breaches`` lists ``quiet_hours``, ``too_many``, ``not_household``."""
 
     def __init__(self, found):
-        super().__init__(f"the contact breaks the contact policy ({', '.join(found)}); "
-                         "a written justification is required")
+        super().__init__(N_("the contact breaks the contact policy (%(breaches)s); "
+                            "a written justification is required"), breaches=", ".join(found))
         self.breaches = found
 
 
 class InvalidAct(ServiceError):
     """An act's input was refused; ``field`` names the input at fault and ``code`` the
-    rule (for the web layer's translated message)."""
+    rule (for the web layer's translated message); ``params`` fill the message's placeholders."""
 
-    def __init__(self, message, field=None, code=None):
-        super().__init__(message)
+    def __init__(self, message, field=None, code=None, **params):
+        super().__init__(message, **params)
         self.field = field
         self.code = code
 
@@ -119,11 +119,14 @@ def _claim_form_token(unit, form_token, event):
         raise AlreadySubmitted()
 
 
-def previous_contacts(unit, before, tz_name, window_days):
-    """Local naive times of the household's contacts within ``window_days`` before ``before`` (aware)."""
-    since = before - timedelta(days=window_days + 1)
+def previous_contacts(unit, around, tz_name, window_days):
+    """Local naive times of the household's contacts recorded so far within ``window_days``
+    of ``around`` (aware), before or after it: a contact entered late, for an earlier time,
+    shares its window with the ones that followed it."""
+    since = around - timedelta(days=window_days + 1)
+    until = around + timedelta(days=window_days + 1)
     rows = db.session.execute(select(Contact.contacted_at).where(Contact.unit_id == unit.id)).scalars().all()
-    return [local_naive(moment, tz_name) for moment in rows if since <= as_utc(moment) <= before]
+    return [local_naive(moment, tz_name) for moment in rows if since <= as_utc(moment) <= until]
 
 
 def contact_breaches(unit, contacted_at, reached, policy=None, member_registered=True):
@@ -149,22 +152,22 @@ def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=
     policy = policy or contact_policy()
     _check_token(form_token)
     if channel not in CONTACT_CHANNELS:
-        raise InvalidAct(f"channel {channel!r} must be one of {', '.join(CONTACT_CHANNELS)}", field="channel",
-                         code="unknown_choice")
+        raise InvalidAct("channel %(channel)s must be one of %(allowed)s", field="channel", code="unknown_choice",
+                         channel=repr(channel), allowed=", ".join(CONTACT_CHANNELS))
     if reached not in CONTACT_REACHED:
-        raise InvalidAct(f"reached {reached!r} must be one of {', '.join(CONTACT_REACHED)}", field="reached",
-                         code="unknown_choice")
+        raise InvalidAct("reached %(reached)s must be one of %(allowed)s", field="reached", code="unknown_choice",
+                         reached=repr(reached), allowed=", ".join(CONTACT_REACHED))
     if reason and reason not in NONPAYMENT_REASONS:
-        raise InvalidAct(f"reason {reason!r} must be one of {', '.join(NONPAYMENT_REASONS)}", field="reason",
-                         code="unknown_choice")
+        raise InvalidAct("reason %(reason)s must be one of %(allowed)s", field="reason", code="unknown_choice",
+                         reason=repr(reason), allowed=", ".join(NONPAYMENT_REASONS))
     outcome = (outcome or "").strip()
     if not outcome:
         raise InvalidAct("say what came of the contact", field="outcome", code="empty_outcome")
     if contacted_at.tzinfo is None:
         raise InvalidAct("the contact time needs a time zone", field="contacted_at", code="naive_time")
     if as_utc(contacted_at) > now + CLOCK_SLACK:
-        raise InvalidAct(f"the contact time {contacted_at:%Y-%m-%d %H:%M} is in the future", field="contacted_at",
-                         code="future_time")
+        raise InvalidAct("the contact time %(time)s is in the future", field="contacted_at", code="future_time",
+                         time=contacted_at.strftime("%Y-%m-%d %H:%M"))
     justification = (justification or "").strip() or None
     notes = (notes or "").strip() or None
     with atomic():
@@ -208,14 +211,14 @@ def record_promise(unit, *, amount_fen, promised_on, actor, made_on=None, contac
         raise InvalidAct("the promised amount must be greater than 0.00", field="amount",
                          code="amount_not_positive")
     if promised_on < made_on:
-        raise InvalidAct(f"the promised date {promised_on} is before {made_on}", field="promised_on",
-                         code="promise_past")
+        raise InvalidAct("the promised date %(day)s is before %(made)s", field="promised_on", code="promise_past",
+                         day=promised_on, made=made_on)
     if promised_on > made_on + timedelta(days=MAX_PROMISE_DAYS):
-        raise InvalidAct(f"the promised date {promised_on} is more than a year ahead", field="promised_on",
-                         code="promise_too_far")
+        raise InvalidAct("the promised date %(day)s is more than a year ahead", field="promised_on",
+                         code="promise_too_far", day=promised_on)
     with atomic():
         if contact_id is not None and db.session.get(Contact, contact_id) is None:
-            raise NotFound(f"contact #{contact_id} does not exist")
+            raise NotFound("contact #%(id)s does not exist", id=contact_id)
         promise = Promise(unit_id=unit.id, contact_id=contact_id, amount_fen=amount_fen, made_on=made_on,
                           promised_on=promised_on, created_by=actor)
         db.session.add(promise)
@@ -266,11 +269,11 @@ def update_dispute(unit, *, dispute_id, status, actor, note=None, form_token=Non
     with atomic():
         dispute = db.session.get(Dispute, dispute_id)
         if dispute is None or dispute.unit_id != unit.id:
-            raise NotFound(f"dispute #{dispute_id} does not exist for {unit.ref}")
+            raise NotFound("dispute #%(id)s does not exist for %(unit)s", id=dispute_id, unit=unit.ref)
         current = dispute_status(dispute)
         if not may_move(current, status):
-            raise InvalidAct(f"a dispute that is {current} cannot become {status}", field="status",
-                             code="bad_transition")
+            raise InvalidAct("a dispute that is %(current)s cannot become %(status)s", field="status",
+                             code="bad_transition", current=current, status=status)
         db.session.add(DisputeUpdate(dispute_id=dispute.id, status=status, note=note, created_by=actor))
         db.session.flush()
         data = {"dispute_id": dispute.id, "subject": dispute.subject, "from": current, "status": status,
@@ -295,16 +298,18 @@ def escalate(unit, *, stage, reason, actor):
     reason, or when the household is already legal / not legal."""
     reason = (reason or "").strip()
     if stage not in ("legal", "cleared"):
-        raise InvalidAct(f"stage {stage!r} must be legal or cleared", field="stage", code="unknown_stage")
+        raise InvalidAct("stage %(stage)s must be legal or cleared", field="stage", code="unknown_stage",
+                         stage=repr(stage))
     if not reason:
         raise InvalidAct("an escalation needs a reason", field="reason", code="empty_reason")
     with atomic():
         last = current_escalation(unit.id)
         in_legal = last is not None and last.stage == "legal"
         if stage == "legal" and in_legal:
-            raise InvalidAct(f"{unit.ref} is already escalated to legal", field="reason", code="already_legal")
+            raise InvalidAct("%(unit)s is already escalated to legal", field="reason", code="already_legal",
+                             unit=unit.ref)
         if stage == "cleared" and not in_legal:
-            raise InvalidAct(f"{unit.ref} is not escalated to legal", field="reason", code="not_legal")
+            raise InvalidAct("%(unit)s is not escalated to legal", field="reason", code="not_legal", unit=unit.ref)
         row = Escalation(unit_id=unit.id, stage=stage, reason=reason, created_by=actor)
         db.session.add(row)
         db.session.flush()

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from ..domain.commission import SchemeError, parse_scheme, scheme_definition
 from ..extensions import db
 from ..models import CommissionScheme
-from .errors import NotFound, ServiceError
+from .errors import N_, NotFound, ServiceError
 from .evidence import append_event
 from .ledger import local_today
 from .transaction import atomic
@@ -44,8 +44,9 @@ class PastMonth(ServiceError):
     """A version may not take effect in a month already over."""
 
     def __init__(self, effective_from, today):
-        super().__init__(f"a scheme cannot take effect in {effective_from:%Y-%m}, a month already over "
-                         f"(today is {today}); it may start this month or later")
+        super().__init__(N_("a scheme cannot take effect in %(month)s, a month already over "
+                            "(today is %(today)s); it may start this month or later"),
+                         month=f"{effective_from:%Y-%m}", today=today)
         self.effective_from = effective_from
 
 
@@ -53,7 +54,7 @@ class NotFirstOfMonth(ServiceError):
     """A version must take effect on the first day of a month."""
 
     def __init__(self, effective_from):
-        super().__init__(f"effective date {effective_from} must be the first day of a month")
+        super().__init__(N_("effective date %(day)s must be the first day of a month"), day=effective_from)
         self.effective_from = effective_from
 
 
@@ -76,7 +77,7 @@ def add_scheme(kind, definition, effective_from: date, actor: str, note=None, to
         raise InvalidScheme(error) from None
     note = (note or "").strip() or None
     if note is not None and len(note) > NOTE_MAX:
-        raise ServiceError(f"the note is longer than {NOTE_MAX} characters")
+        raise ServiceError("the note is longer than %(count)s characters", count=NOTE_MAX)
     normalised = scheme_definition(scheme)
     with atomic():
         row = CommissionScheme(kind=kind, definition=json.dumps(normalised, ensure_ascii=False, sort_keys=True),
@@ -116,5 +117,5 @@ def get_scheme(scheme_id):
     """``(CommissionScheme, Scheme)`` for a version; raises ``NotFound``."""
     row = db.session.get(CommissionScheme, scheme_id)
     if row is None:
-        raise NotFound(f"commission scheme #{scheme_id} does not exist")
+        raise NotFound("commission scheme #%(id)s does not exist", id=scheme_id)
     return row, parse_scheme(row.kind, row.definition)

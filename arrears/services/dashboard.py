@@ -453,11 +453,9 @@ def last_payments(unit_ids, as_of):
 def _other_interruptions(unit_ids, as_of):
     """``{charge_id: [dates]}`` from ``INTERRUPTION_SOURCES`` for these households."""
     found = defaultdict(list)
-    if INTERRUPTION_SOURCES:
-        for unit in load_units(unit_ids):
-            for source in INTERRUPTION_SOURCES:
-                for charge_id, dates in source(unit, as_of).items():
-                    found[charge_id].extend(d for d in dates if d <= as_of)
+    for source in INTERRUPTION_SOURCES:
+        for charge_id, dates in source(unit_ids, as_of).items():
+            found[charge_id].extend(d for d in dates if d <= as_of)
     return found
 
 
@@ -565,8 +563,9 @@ def waived_by_unit(as_of, unit_ids=None):
     outstanding; undone waivers and waivers of reversed charges left out), for the units
     with an approved waiver (among ``unit_ids`` when given). Waivers are few, so the
     engine itself is run for each such unit: the same figures as their statements."""
-    query = (select(Charge.unit_id).join(Waiver, Waiver.charge_id == Charge.id)
-             .where(Waiver.approved_on <= as_of).distinct())
+    # From the waivers (few) to their charges, not a scan of every charge.
+    query = select(Charge.unit_id).where(
+        Charge.id.in_(select(Waiver.charge_id).where(Waiver.approved_on <= as_of))).distinct()
     found = {}
     for chunk in _chunks(sorted(unit_ids)) if unit_ids is not None else [None]:
         ids = db.session.execute(query if chunk is None else query.where(Charge.unit_id.in_(chunk))).scalars()

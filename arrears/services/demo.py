@@ -365,7 +365,7 @@ def load_demo(as_of=None, progress=None):
     progress = progress or (lambda text: None)
     as_of = as_of or local_today()
     if db.session.execute(select(Estate.id).where(Estate.name == ESTATE)).first():
-        raise ServiceError(f"the demo estate {ESTATE} already exists; nothing loaded")
+        raise ServiceError("the demo estate %(estate)s already exists; nothing loaded", estate=ESTATE)
     _ensure_users(progress)
     from .guides import ensure_shipped_guides
     if ensure_shipped_guides(SYSTEM):
@@ -421,7 +421,8 @@ def _ensure_users(progress):
             create_user(username, role, DEMO_PASSWORD, actor=SYSTEM)
             progress(f"user {username} ({role}) created, password {DEMO_PASSWORD}")
         elif existing.role != role:
-            raise ServiceError(f"user {username} exists as a {existing.role}; the demo needs it to be a {role}")
+            raise ServiceError("user %(name)s exists as a %(existing)s; the demo needs it to be a %(role)s",
+                               name=username, existing=existing.role, role=role)
 
 
 def _write_units(estate, households, progress):

@@ -29,7 +29,7 @@ class UploadRefused(ServiceError):
     ``too_large``, ``wrong_type``) and ``values`` let a screen say it in its language."""
 
     def __init__(self, message, code, **values):
-        super().__init__(message)
+        super().__init__(message, **values)
         self.code = code
         self.values = values
 
@@ -46,14 +46,14 @@ def check_upload(filename, data, max_bytes):
     """The content type of an acceptable proof file; raises ``UploadRefused`` saying why not."""
     name = filename or "the file"
     if not data:
-        raise UploadRefused(f"{name} is empty", "empty", name=name)
+        raise UploadRefused("%(name)s is empty", "empty", name=name)
     if len(data) > max_bytes:
         size, limit = f"{len(data) / 1048576:.1f}", f"{max_bytes / 1048576:.0f}"
-        raise UploadRefused(f"{name} is {size} MB; the limit is {limit} MB", "too_large", name=name, size=size,
+        raise UploadRefused("%(name)s is %(size)s MB; the limit is %(limit)s MB", "too_large", name=name, size=size,
                             limit=limit)
     content_type = sniff(data)
     if content_type is None:
-        raise UploadRefused(f"{name} is not a JPEG, PNG or PDF file (checked by its content, not its name)",
+        raise UploadRefused("%(name)s is not a JPEG, PNG or PDF file (checked by its content, not its name)",
                             "wrong_type", name=name)
     return content_type
 
@@ -114,4 +114,4 @@ def read_file(sha256):
         with open(path_of(sha256), "rb") as handle:
             return handle.read()
     except FileNotFoundError:
-        raise NotFound(f"stored file {sha256[:16]}… is missing from {_root()}") from None
+        raise NotFound("stored file %(file)s… is missing from %(folder)s", file=sha256[:16], folder=_root()) from None

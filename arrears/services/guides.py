@@ -81,8 +81,10 @@ class InvalidGuide(ServiceError):
     ``unknown_placeholder``, ``unchanged``, ``stale``), ``detail`` the phrase, placeholder
     or version concerned; ``kind`` of a forbidden phrase: ``utility_cut`` or ``impersonation``."""
 
-    def __init__(self, message, section=None, code=None, detail=None):
-        super().__init__(message)
+    def __init__(self, message, section=None, code=None, detail=None, **params):
+        if section is not None:
+            params.setdefault("section", section)
+        super().__init__(message, **params)
         self.section = section
         self.code = code
         self.detail = detail
@@ -96,8 +98,8 @@ def check_key(stage, reason, language):
     for name, value, allowed in (("stage", stage, GUIDE_STAGES), ("reason", reason, GUIDE_REASONS),
                                  ("language", language, GUIDE_LANGUAGES)):
         if value not in allowed:
-            raise InvalidGuide(f"{name} {value!r} must be one of {', '.join(allowed)}", code="unknown_key",
-                               detail=name)
+            raise InvalidGuide("%(name)s %(value)s must be one of %(allowed)s", code="unknown_key", detail=name,
+                               name=name, value=repr(value), allowed=", ".join(allowed))
 
 
 def all_keys():
@@ -176,24 +178,29 @@ def clean_texts(texts):
     for section in SECTIONS:
         text = (texts.get(section) or "").replace("\r\n", "\n").replace("\r", "\n").strip()
         if not text:
-            raise InvalidGuide(f"the section {section} is empty; every section needs text", section=section,
+            raise InvalidGuide("the section %(section)s is empty; every section needs text", section=section,
                                code="empty_section")
         if len(text) > MAX_SECTION:
-            raise InvalidGuide(f"the section {section} is longer than {MAX_SECTION} characters", section=section,
-                               code="too_long", detail=str(MAX_SECTION))
+            raise InvalidGuide("the section %(section)s is longer than %(count)s characters", section=section,
+                               code="too_long", detail=str(MAX_SECTION), count=MAX_SECTION)
         for name in PLACEHOLDER.findall(text):
             if name not in PLACEHOLDERS:
-                raise InvalidGuide(f"the section {section} uses {{{name}}}, which is not a placeholder "
-                                   f"(use {', '.join('{' + p + '}' for p in PLACEHOLDERS)})", section=section,
-                                   code="unknown_placeholder", detail="{" + name + "}")
+                raise InvalidGuide("the section %(section)s uses %(placeholder)s, which is not a placeholder "
+                                   "(use %(allowed)s)", section=section, code="unknown_placeholder",
+                                   detail="{" + name + "}", placeholder="{" + name + "}",
+                                   allowed=", ".join("{" + p + "}" for p in PLACEHOLDERS))
         if section in CHECKED_SECTIONS:
             found = forbidden_phrases_in(text)
             if found:
                 phrase, kind = found[0]
-                what = ("threatens to cut a utility" if kind == "utility_cut"
-                        else "claims to be a court, the police, a bank or a law firm")
-                refused = InvalidGuide(f"the section {section} says “{phrase}”, which {what}; a guide may never "
-                                       "say it", section=section, code="forbidden_phrase", detail=phrase)
+                if kind == "utility_cut":
+                    refused = InvalidGuide("the section %(section)s says “%(phrase)s”, which threatens to cut a "
+                                           "utility; a guide may never say it", section=section,
+                                           code="forbidden_phrase", detail=phrase, phrase=phrase)
+                else:
+                    refused = InvalidGuide("the section %(section)s says “%(phrase)s”, which claims to be a court, "
+                                           "the police, a bank or a law firm; a guide may never say it",
+                                           section=section, code="forbidden_phrase", detail=phrase, phrase=phrase)
                 refused.kind = kind
                 raise refused
         cleaned[section] = text
@@ -300,12 +307,12 @@ def edit_guide(stage, reason, language, texts, actor, based_on=None):
         with atomic():
             current = guide_in_force(stage, reason, language)
             if based_on is not None and based_on != current.version:
-                raise InvalidGuide(f"version {current.version} was saved after the version {based_on} you edited; "
+                raise InvalidGuide("version %(version)s was saved after the version %(based_on)s you edited; "
                                    "reload the guide and make your change again", code="stale",
-                                   detail=str(current.version))
+                                   detail=str(current.version), version=current.version, based_on=based_on)
             if cleaned == guide_texts(current):
-                raise InvalidGuide(f"nothing changed: the texts are those of version {current.version}",
-                                   code="unchanged", detail=str(current.version))
+                raise InvalidGuide("nothing changed: the texts are those of version %(version)s",
+                                   code="unchanged", detail=str(current.version), version=current.version)
             guide = CallGuide(stage=stage, reason=reason, language=language, version=current.version + 1,
                               created_by=actor, **cleaned)
             db.session.add(guide)

@@ -105,7 +105,8 @@ def import_file(kind, path, actor, data=None):
     """Import ``path`` as ``kind``; returns the number of rows added. Raises ``ImportRejected``
     with every bad row (nothing is written)."""
     if kind not in COLUMNS:
-        raise ServiceError(f"unknown import kind {kind!r}; use one of {', '.join(COLUMNS)}")
+        raise ServiceError("unknown import kind %(kind)s; use one of %(allowed)s", kind=repr(kind),
+                           allowed=", ".join(COLUMNS))
     if data is None:
         with open(path, "rb") as handle:
             data = handle.read()

@@ -26,7 +26,20 @@ FAR_FUTURE = date(9999, 12, 31).toordinal()
 
 # Later capabilities (notices delivered, acknowledgements, plans, lawsuits) register
 # here: each is ``source(unit, as_of) -> {charge_id: [dates]}`` of interruptions (SPEC §7).
+# Limitation sources (SPEC §7) besides payments, registered by the modules that own them
+# (notices delivered, plans approved, lawsuits filed): ``source(unit_ids, as_of)`` ->
+# ``{charge_id: [dates]}`` for the charges of those units. They take many units at once
+# because the limitation watchlist asks for hundreds of households.
 INTERRUPTION_SOURCES = []
+# Ids per ``IN (...)`` list: below every database's limit on bound parameters.
+IDS_PER_QUERY = 900
+
+
+def in_chunks(ids):
+    """``ids`` sorted, in lists of at most ``IDS_PER_QUERY``."""
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        yield ids[start:start + IDS_PER_QUERY]
 
 
 def local_today(tz_name=None):
@@ -38,14 +51,14 @@ def find_unit(ref):
     """The unit named ``ESTATE/BUILDING/UNIT``; raises ``NotFound`` with the reason."""
     parts = (ref or "").split("/")
     if len(parts) != 3 or not all(part.strip() for part in parts):
-        raise NotFound(f"unit reference {ref!r} must look like 示例花园/3栋/1201")
+        raise NotFound("unit reference %(ref)s must look like 示例花园/3栋/1201", ref=repr(ref))
     estate_name, building_name, number = (part.strip() for part in parts)
     unit = db.session.execute(
         select(Unit).join(Building).join(Estate)
         .where(Estate.name == estate_name, Building.name == building_name, Unit.number == number)
     ).scalar_one_or_none()
     if unit is None:
-        raise NotFound(f"unit {ref} does not exist")
+        raise NotFound("unit %(ref)s does not exist", ref=ref)
     return unit
 
 
@@ -136,7 +149,7 @@ class UnitHistory:
         """Every charge's interruption dates (SPEC §7) up to the as-of date."""
         found = {line.charge.id: [line.last_payment_on] for line in statement.charges}
         for source in INTERRUPTION_SOURCES:
-            for charge_id, dates in source(self.unit, self.as_of).items():
+            for charge_id, dates in source([self.unit.id], self.as_of).items():
                 found.setdefault(charge_id, []).extend(d for d in dates if d <= self.as_of)
         return found
 

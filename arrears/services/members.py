@@ -37,9 +37,10 @@ def add_member(unit, name, relation, phone, actor):
     if not name or len(name) > 100:
         raise ServiceError("a household member needs a name of at most 100 characters")
     if relation not in MEMBER_RELATIONS:
-        raise ServiceError(f"relation {relation!r} must be one of {', '.join(MEMBER_RELATIONS)}")
+        raise ServiceError("relation %(relation)s must be one of %(allowed)s", relation=repr(relation),
+                           allowed=", ".join(MEMBER_RELATIONS))
     if phone and not (phone.lstrip("+").replace("-", "").isdigit() and 6 <= len(phone) <= 20):
-        raise ServiceError(f"{phone!r} is not a phone number")
+        raise ServiceError("%(phone)s is not a phone number", phone=repr(phone))
     with atomic():
         member = HouseholdMember(unit_id=unit.id, name=name, relation=relation, phone=phone or None, added_by=actor)
         db.session.add(member)
@@ -53,7 +54,8 @@ def remove_member(unit, member_id, actor):
     with atomic():
         member = active_member(unit, member_id)
         if member is None:
-            raise NotFound(f"household member #{member_id} of {unit.ref} does not exist or was removed")
+            raise NotFound("household member #%(id)s of %(unit)s does not exist or was removed", id=member_id,
+                           unit=unit.ref)
         db.session.execute(update(HouseholdMember).where(HouseholdMember.id == member.id)
                            .values(removed_at=datetime.now(timezone.utc), removed_by=actor))
         append_event("household_member_removed", actor, unit.ref, {"member_id": member.id, "name": member.name,

@@ -29,7 +29,7 @@ from ..models import (DELIVERY_METHODS, DELIVERY_OUTCOMES, NOTICE_KINDS, NOTICE_
 from .errors import NotFound, ServiceError
 from .evidence import append_event, chain_head
 from .files import check_upload, store_file
-from .ledger import INTERRUPTION_SOURCES, local_today, unit_statement
+from .ledger import INTERRUPTION_SOURCES, in_chunks, local_today, unit_statement
 from .transaction import atomic
 
 NOTICE_SERIES = "SL"
@@ -40,6 +40,16 @@ DEADLINE_KINDS = ("demand", "final")
 
 class AlreadyIssued(ServiceError):
     """A batch item already has its notice (another worker issued it first)."""
+
+
+class DeliveryRefused(ServiceError):
+    """A delivery attempt cannot be recorded: ``problems`` lists ``(code, values)`` (see
+    ``DELIVERY_PROBLEMS``; a screen says each in its language), the message all of them
+    in English."""
+
+    def __init__(self, problems):
+        super().__init__("; ".join(DELIVERY_PROBLEMS[code].format(**values) for code, values in problems))
+        self.problems = problems
 
 
 # -- serials ---------------------------------------------------------------------------------
@@ -167,12 +177,14 @@ def make_pdf(template, context, language, reason, location, attachments=()):
 
 def check_notice_request(unit, kind, as_of, language):
     if kind not in NOTICE_KINDS:
-        raise ServiceError(f"notice kind {kind!r} must be one of {', '.join(NOTICE_KINDS)}")
+        raise ServiceError("notice kind %(kind)s must be one of %(allowed)s", kind=repr(kind),
+                           allowed=", ".join(NOTICE_KINDS))
     if language not in NOTICE_LANGUAGES:
-        raise ServiceError(f"notice language {language!r} must be one of {', '.join(NOTICE_LANGUAGES)}")
+        raise ServiceError("notice language %(language)s must be one of %(allowed)s", language=repr(language),
+                           allowed=", ".join(NOTICE_LANGUAGES))
     today = local_today(unit.building.estate.timezone)
     if as_of > today:
-        raise ServiceError(f"as-of date {as_of} is in the future")
+        raise ServiceError("as-of date %(day)s is in the future", day=as_of)
     return today
 
 
@@ -183,7 +195,7 @@ def issue_notice(unit, kind, as_of, actor, language="zh_CN", batch_item_id=None)
     today = check_notice_request(unit, kind, as_of, language)
     statement, lines = notice_figures(unit, as_of)
     if not lines:
-        raise ServiceError(f"{unit.ref} owes nothing as of {as_of}; no notice issued")
+        raise ServiceError("%(unit)s owes nothing as of %(day)s; no notice issued", unit=unit.ref, day=as_of)
     db.session.rollback()  # nothing may be pending when the serial's own transaction commits
     serial = next_serial(NOTICE_SERIES, today.year)
     chain, seq, digest = _head()
@@ -209,7 +221,7 @@ def issue_notice(unit, kind, as_of, actor, language="zh_CN", batch_item_id=None)
                                                                        NoticeBatchItem.notice_id.is_(None))
                                          .values(notice_id=notice.id)).rowcount
             if claimed != 1:
-                raise AlreadyIssued(f"batch item #{batch_item_id} already has its notice")
+                raise AlreadyIssued("batch item #%(id)s already has its notice", id=batch_item_id)
         db.session.add_all(NoticeCharge(notice_id=notice.id, charge_id=l.charge.id,
                                         principal_outstanding_fen=l.principal_outstanding_fen,
                                         late_fee_outstanding_fen=l.late_fee_outstanding_fen) for l in lines)
@@ -225,7 +237,7 @@ def issue_notice(unit, kind, as_of, actor, language="zh_CN", batch_item_id=None)
 def find_notice(serial):
     notice = db.session.execute(select(Notice).where(Notice.serial == (serial or "").strip())).scalar_one_or_none()
     if notice is None:
-        raise NotFound(f"notice {serial} does not exist")
+        raise NotFound("notice %(serial)s does not exist", serial=serial)
     return notice
 
 
@@ -321,14 +333,14 @@ def add_delivery(notice, attempt, actor, proofs=(), via="office"):
 
 def record_delivery(serial, attempt, actor, uploads=()):
     """Record a delivery attempt with its proof files (``(filename, bytes)``). Raises
-    ``ServiceError`` naming every problem; nothing is written then."""
+    ``DeliveryRefused`` (a ``ServiceError``) naming every problem; nothing is written then."""
     limit = current_app.config["ARREARS_MAX_UPLOAD_BYTES"]
     with atomic():
         notice = find_notice(serial)
         today = local_today()
-        problems = check_delivery(notice, attempt, today)
+        problems = delivery_problems(notice, attempt, today)
         if problems:
-            raise ServiceError("; ".join(problems))
+            raise DeliveryRefused(problems)
         proofs = [(name, data, check_upload(name, data, limit)) for name, data in uploads]
         return add_delivery(notice, attempt, actor, proofs)
 
@@ -348,17 +360,23 @@ def _as_date(value):
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def delivered_notice_interruptions(unit, as_of):
-    """Limitation source (SPEC §7): ``{charge_id: [delivery dates]}`` of the unit's
-    delivered notices, for the charges each listed."""
-    notices = db.session.execute(select(Notice.id).where(Notice.unit_id == unit.id)).scalars().all()
-    delivered = {n: d for n, d in delivered_on(notices).items() if d <= as_of}
+def delivered_notice_interruptions(unit_ids, as_of):
+    """Limitation source (SPEC §7): ``{charge_id: [delivery dates]}`` of the delivered
+    notices of the units ``unit_ids``, for the charges each listed."""
+    counts = (Delivery.outcome == "delivered") | Delivery.at_registered_address.is_(True)
     found = {}
-    if delivered:
+    for chunk in in_chunks(unit_ids):
+        delivered = {notice_id: _as_date(day) for notice_id, day in db.session.execute(
+            select(Delivery.notice_id, func.min(Delivery.attempted_on)).join(Notice, Notice.id == Delivery.notice_id)
+            .where(Notice.unit_id.in_(chunk), counts).group_by(Delivery.notice_id))}
+        delivered = {notice_id: day for notice_id, day in delivered.items() if day <= as_of}
+        if not delivered:
+            continue
         for notice_id, charge_id in db.session.execute(
-                select(NoticeCharge.notice_id, NoticeCharge.charge_id)
-                .where(NoticeCharge.notice_id.in_(list(delivered)))):
-            found.setdefault(charge_id, []).append(delivered[notice_id])
+                select(NoticeCharge.notice_id, NoticeCharge.charge_id).join(Notice, Notice.id == NoticeCharge.notice_id)
+                .where(Notice.unit_id.in_(chunk))):
+            if notice_id in delivered:
+                found.setdefault(charge_id, []).append(delivered[notice_id])
     return found
 
 
@@ -424,9 +442,10 @@ def print_receipt(payment_id, actor):
     print), every later one is marked as a copy. Returns the ``ReceiptPrint``."""
     payment = db.session.get(Payment, payment_id)
     if payment is None:
-        raise NotFound(f"payment #{payment_id} does not exist")
+        raise NotFound("payment #%(id)s does not exist", id=payment_id)
     if db.session.execute(select(Reversal.id).where(Reversal.payment_id == payment.id)).first():
-        raise ServiceError(f"payment #{payment.id} ({payment.reference}) is reversed; it has no receipt to print")
+        raise ServiceError("payment #%(id)s (%(reference)s) is reversed; it has no receipt to print", id=payment.id,
+                           reference=payment.reference)
     receipt = db.session.execute(select(Receipt).where(Receipt.payment_id == payment.id)).scalar_one_or_none()
     if receipt is None:
         db.session.rollback()
@@ -463,7 +482,7 @@ def receipt_serial(payment_id):
 def find_receipt(serial):
     receipt = db.session.execute(select(Receipt).where(Receipt.serial == (serial or "").strip())).scalar_one_or_none()
     if receipt is None:
-        raise NotFound(f"receipt {serial} does not exist")
+        raise NotFound("receipt %(serial)s does not exist", serial=serial)
     return receipt
 
 

@@ -57,7 +57,7 @@ from ..domain.commission import commission
 from ..domain.promises import BROKEN, KEPT, promise_status
 from ..extensions import db
 from ..models import Building, Contact, Estate, Payment, Promise, Reversal, Unit, User
-from .errors import NotFound, ServiceError
+from .errors import N_, NotFound, ServiceError
 from .evidence import append_event
 from .commission import scheme_in_force
 from .households import standing_payments, unit_refs
@@ -74,9 +74,10 @@ class InvalidMonth(ServiceError):
     begun yet (``code`` ``future``)."""
 
     def __init__(self, text, code):
-        message = (f"month {text!r} must look like 2026-05" if code == "format"
-                   else f"month {text} has not begun yet")
-        super().__init__(message)
+        if code == "format":
+            super().__init__(N_("month %(month)s must look like 2026-05"), month=repr(text))
+        else:
+            super().__init__(N_("month %(month)s has not begun yet"), month=text)
         self.text = text
         self.code = code
 
@@ -85,7 +86,7 @@ class UnknownStaff(NotFound):
     """No user and no contact, promise or payment credit carries this name."""
 
     def __init__(self, name):
-        super().__init__(f"nobody named {name!r} works here")
+        super().__init__(N_("nobody named %(name)s works here"), name=repr(name))
         self.name = name
 
 

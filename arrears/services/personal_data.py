@@ -34,7 +34,7 @@ def reveal_owner_phone(unit, actor):
         owner = current_owner(unit, local_today(unit.building.estate.timezone))
         phone = "".join(((owner.phone if owner else None) or "").split())
         if not phone:
-            raise NoPhoneOnRecord(f"{unit.ref} has no owner's phone number on record")
+            raise NoPhoneOnRecord("%(unit)s has no owner's phone number on record", unit=unit.ref)
         append_event("personal_data_viewed", actor, unit.ref, {"field": "owner_phone"})
         return phone
 

@@ -29,7 +29,7 @@ def parse_period(text):
     between 1900-01 and 2999-12 written like 2026-01."""
     period = (text or "").strip()
     if not PERIOD.match(period):
-        raise ServiceError(f"period {text!r} must look like 2026-01")
+        raise ServiceError("period %(period)s must look like 2026-01", period=repr(text))
     return period
 
 
@@ -77,7 +77,7 @@ def bill_period(period, actor, estate_name=None, state_day=None):
         if estate_name is not None:
             estates = [e for e in estates if e.name == estate_name]
             if not estates:
-                raise NotFound(f"estate {estate_name} does not exist")
+                raise NotFound("estate %(name)s does not exist", name=estate_name)
         created = 0
         for estate in estates:
             items = db.session.execute(select(FeeItem).where(FeeItem.estate_id == estate.id,
@@ -109,11 +109,12 @@ def bill_period(period, actor, estate_name=None, state_day=None):
 def check_payment(unit, amount_fen, paid_on, method, reference, periods, today):
     """Validate a payment before it is written; raises ``ServiceError``/``DuplicatePayment``."""
     if method not in PAYMENT_METHODS:
-        raise ServiceError(f"payment method {method!r} must be one of {', '.join(PAYMENT_METHODS)}")
+        raise ServiceError("payment method %(method)s must be one of %(allowed)s", method=repr(method),
+                           allowed=", ".join(PAYMENT_METHODS))
     if amount_fen <= 0:
         raise ServiceError("payment amount must be greater than 0.00")
     if paid_on > today:
-        raise ServiceError(f"paid_on {paid_on} is in the future")
+        raise ServiceError("paid_on %(day)s is in the future", day=paid_on)
     reference = (reference or "").strip()
     if not reference:
         raise ServiceError("payment reference is empty")
@@ -125,7 +126,8 @@ def check_payment(unit, amount_fen, paid_on, method, reference, periods, today):
         known = set(db.session.execute(select(Charge.period).where(Charge.unit_id == unit.id)).scalars())
         unknown = [p for p in periods if p not in known]
         if unknown:
-            raise ServiceError(f"{unit.ref} has no charge for period {', '.join(unknown)}")
+            raise ServiceError("%(unit)s has no charge for period %(periods)s", unit=unit.ref,
+                               periods=", ".join(unknown))
     return reference
 
 
@@ -173,15 +175,17 @@ def reverse_payment(payment_id, reason, actor, reversed_on=None):
     with atomic():
         payment = db.session.get(Payment, payment_id)
         if payment is None:
-            raise NotFound(f"payment #{payment_id} does not exist")
+            raise NotFound("payment #%(id)s does not exist", id=payment_id)
         unit = db.session.get(Unit, payment.unit_id)
         if not (reason or "").strip():
             raise ServiceError("a reversal needs a reason")
         if db.session.execute(select(Reversal.id).where(Reversal.payment_id == payment.id)).first():
-            raise ServiceError(f"payment #{payment.id} ({payment.reference}) is already reversed")
+            raise ServiceError("payment #%(id)s (%(reference)s) is already reversed", id=payment.id,
+                               reference=payment.reference)
         reversed_on = reversed_on or local_today(unit.building.estate.timezone)
         if reversed_on < payment.paid_on:
-            raise ServiceError(f"a reversal on {reversed_on} cannot precede the payment on {payment.paid_on}")
+            raise ServiceError("a reversal on %(day)s cannot precede the payment on %(paid_on)s", day=reversed_on,
+                               paid_on=payment.paid_on)
         db.session.add(Reversal(payment_id=payment.id, reason=reason.strip(), reversed_on=reversed_on,
                                 created_by=actor))
         db.session.flush()

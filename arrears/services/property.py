@@ -47,7 +47,8 @@ def add_unit(building, number, area_centi_m2, owner_name, owner_phone, actor, ow
     exists = db.session.execute(select(Unit.id).where(Unit.building_id == building.id,
                                                       Unit.number == number)).first()
     if exists:
-        raise ServiceError(f"unit {building.estate.name}/{building.name}/{number} already exists")
+        raise ServiceError("unit %(ref)s already exists",
+                           ref="/".join((building.estate.name, building.name, str(number))))
     unit = Unit(building=building, number=number, area_centi_m2=area_centi_m2)
     owner = Owner(name=owner_name, phone=owner_phone or None)
     db.session.add_all([unit, owner])
@@ -77,7 +78,8 @@ def add_policy_version(estate, policy: LateFeePolicy, actor):
         LateFeePolicyVersion.estate_id == estate.id,
         LateFeePolicyVersion.effective_from == policy.effective_from)).first()
     if clash:
-        raise ServiceError(f"a late-fee policy already takes effect on {policy.effective_from} for {estate.name}")
+        raise ServiceError("a late-fee policy already takes effect on %(day)s for %(estate)s",
+                           day=policy.effective_from, estate=estate.name)
     row = LateFeePolicyVersion(
         estate_id=estate.id, effective_from=policy.effective_from, daily_rate=str(policy.daily_rate),
         grace_days=policy.grace_days, cap_ratio=None if policy.cap_ratio is None else str(policy.cap_ratio),

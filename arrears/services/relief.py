@@ -32,7 +32,7 @@ from .crypto import decrypt_text, encrypt_text
 from .errors import NotFound, ServiceError
 from .evidence import append_event
 from .files import check_upload, store_file
-from .ledger import INTERRUPTION_SOURCES, UnitHistory, local_today, refresh_unit_balances  # noqa: I001
+from .ledger import INTERRUPTION_SOURCES, UnitHistory, in_chunks, local_today, refresh_unit_balances  # noqa: I001
 from .transaction import atomic
 
 MAX_HARDSHIP_DAYS = 366 * 2
@@ -55,7 +55,8 @@ def request_hardship(unit, start_on, end_on, reason, actor, document=None, renew
     if not reason:
         raise ServiceError("a hardship request needs a reason")
     if end_on < start_on:
-        raise ServiceError(f"the hardship period ends ({end_on}) before it starts ({start_on})")
+        raise ServiceError("the hardship period ends (%(end)s) before it starts (%(start)s)", end=end_on,
+                           start=start_on)
     if (end_on - start_on).days > MAX_HARDSHIP_DAYS:
         raise ServiceError("a hardship period may last at most two years; renew it when it ends")
     with atomic():
@@ -67,7 +68,7 @@ def request_hardship(unit, start_on, end_on, reason, actor, document=None, renew
         if renews_id is not None:
             renewed = db.session.get(HardshipStatus, renews_id)
             if renewed is None or renewed.unit_id != unit.id:
-                raise NotFound(f"hardship status #{renews_id} of {unit.ref} does not exist")
+                raise NotFound("hardship status #%(id)s of %(unit)s does not exist", id=renews_id, unit=unit.ref)
         request = HardshipRequest(unit_id=unit.id, start_on=start_on, end_on=end_on,
                                   reason_encrypted=encrypt_text(reason), document_sha256=sha,
                                   document_name=name[:200] if name else None, renews_id=renews_id,
@@ -92,16 +93,18 @@ def _outstanding(unit, charge_id, day):
     try:
         return statement.charge(charge_id)
     except KeyError:
-        raise ServiceError(f"the charge is not billed yet on {day}") from None
+        raise ServiceError("the charge is not billed yet on %(day)s", day=day) from None
 
 
 def request_waiver(charge_id, kind, amount_fen, reason, actor, note=""):
     """Request a waiver of ``kind`` on one charge: ``amount_fen`` (None: all the late fee
     outstanding when approved). Refused when above what is outstanding today."""
     if kind not in WAIVER_KINDS:
-        raise ServiceError(f"waiver kind {kind!r} must be one of {', '.join(WAIVER_KINDS)}")
+        raise ServiceError("waiver kind %(kind)s must be one of %(allowed)s", kind=repr(kind),
+                           allowed=", ".join(WAIVER_KINDS))
     if reason not in WAIVER_REASONS:
-        raise ServiceError(f"waiver reason {reason!r} must be one of {', '.join(WAIVER_REASONS)}")
+        raise ServiceError("waiver reason %(reason)s must be one of %(allowed)s", reason=repr(reason),
+                           allowed=", ".join(WAIVER_REASONS))
     if amount_fen is None and kind != "late_fee":
         raise ServiceError("only a late-fee waiver can be for all of it; give the principal amount")
     if amount_fen is not None and amount_fen <= 0:
@@ -109,15 +112,21 @@ def request_waiver(charge_id, kind, amount_fen, reason, actor, note=""):
     with atomic():
         charge = db.session.get(Charge, charge_id)
         if charge is None:
-            raise NotFound(f"charge #{charge_id} does not exist")
+            raise NotFound("charge #%(id)s does not exist", id=charge_id)
         unit = db.session.get(Unit, charge.unit_id)
         line = _outstanding(unit, charge.id, local_today(unit.building.estate.timezone))
         room = line.principal_outstanding_fen if kind == "principal" else line.late_fee_outstanding_fen
+        if room <= 0 and kind == "principal":
+            raise ServiceError("the %(period)s charge has no principal outstanding to waive", period=charge.period)
         if room <= 0:
-            raise ServiceError(f"the {charge.period} charge has no {kind.replace('_', ' ')} outstanding to waive")
+            raise ServiceError("the %(period)s charge has no late fee outstanding to waive", period=charge.period)
         if amount_fen is not None and amount_fen > room:
-            raise ServiceError(f"{format_fen(amount_fen)} is more than the {kind.replace('_', ' ')} outstanding "
-                               f"on the {charge.period} charge ({format_fen(room)})")
+            figures = {"amount": format_fen(amount_fen), "period": charge.period, "room": format_fen(room)}
+            if kind == "principal":
+                raise ServiceError("%(amount)s is more than the principal outstanding on the %(period)s charge "
+                                   "(%(room)s)", **figures)
+            raise ServiceError("%(amount)s is more than the late fee outstanding on the %(period)s charge "
+                               "(%(room)s)", **figures)
         request = WaiverRequest(charge_id=charge.id, kind=kind, amount_fen=amount_fen, reason=reason,
                                 note=(note or "").strip() or None, requested_by=actor)
         db.session.add(request)
@@ -137,9 +146,9 @@ def reverse_waiver(waiver_id, reason, actor):
         _require_manager(actor)
         waiver = db.session.get(Waiver, waiver_id)
         if waiver is None:
-            raise NotFound(f"waiver #{waiver_id} does not exist")
+            raise NotFound("waiver #%(id)s does not exist", id=waiver_id)
         if db.session.execute(select(WaiverReversal.id).where(WaiverReversal.waiver_id == waiver.id)).first():
-            raise AlreadyDecided(f"waiver #{waiver.id} is already undone")
+            raise AlreadyDecided("waiver #%(id)s is already undone", id=waiver.id)
         charge = db.session.get(Charge, waiver.charge_id)
         unit = db.session.get(Unit, charge.unit_id)
         today = local_today(unit.building.estate.timezone)
@@ -147,7 +156,7 @@ def reverse_waiver(waiver_id, reason, actor):
         try:
             db.session.flush()
         except IntegrityError:
-            raise AlreadyDecided(f"waiver #{waiver.id} is already undone") from None
+            raise AlreadyDecided("waiver #%(id)s is already undone", id=waiver.id) from None
         append_event("waiver_reversed", actor, unit.ref, {
             "waiver_id": waiver.id, "period": charge.period, "kind": waiver.kind,
             "amount": format_fen(waiver.amount_fen), "reason": reason, "reversed_on": today.isoformat()})
@@ -172,7 +181,8 @@ def plan_coverage(unit, charge_ids, include_late_fee, day):
         try:
             lines.append(statement.charge(charge_id))
         except KeyError:
-            raise ServiceError(f"charge #{charge_id} is not a charge of {unit.ref} billed by {day}") from None
+            raise ServiceError("charge #%(id)s is not a charge of %(unit)s billed by %(day)s", id=charge_id,
+                               unit=unit.ref, day=day) from None
     covered = sum(l.principal_outstanding_fen + (l.late_fee_outstanding_fen if include_late_fee else 0)
                   for l in lines)
     return covered, lines
@@ -191,11 +201,13 @@ def request_plan(unit, draft, actor):
         taken = _charges_in_plans_in_force(unit, today) & set(draft.charge_ids)
         if taken:
             periods = ", ".join(l.charge.period for l in lines if l.charge.id in taken)
-            raise ServiceError(f"charges of {periods} are already in a plan in force or awaiting approval")
+            raise ServiceError("charges of %(periods)s are already in a plan in force or awaiting approval",
+                               periods=periods)
         instalments = [plan_rules.Instalment(n, due, amount) for n, (due, amount) in enumerate(draft.instalments, 1)]
         problems = plan_rules.instalment_problems(instalments, covered, today)
-        if problems:
-            raise ServiceError("; ".join(problems))
+        if problems:  # the domain's words (English): the screen checks the instalments in its own first
+            said = "; ".join(problems)
+            raise ServiceError(said)
         plan = PaymentPlan(unit_id=unit.id, include_late_fee=draft.include_late_fee, covered_fen=covered,
                            drawn_on=today, note=(draft.note or "").strip() or None, requested_by=actor)
         db.session.add(plan)
@@ -300,7 +312,7 @@ def _decision(subject, request_id):
 def _require_manager(actor):
     user = db.session.execute(select(User).where(User.username == actor)).scalar_one_or_none()
     if user is None or not user.has_role("manager"):
-        raise NotAllowed(f"{actor} is not a manager: only a manager can decide relief")
+        raise NotAllowed("%(actor)s is not a manager: only a manager can decide relief", actor=actor)
     return user
 
 
@@ -309,18 +321,18 @@ def decide(subject, request_id, outcome, actor, note=""):
     requester), ``AlreadyDecided`` (decided before: nothing changes), ``ServiceError``
     (an approval that no longer fits the figures). Returns the ``Decision``."""
     if subject not in REQUESTS:
-        raise ServiceError(f"unknown kind of request {subject!r}")
+        raise ServiceError("unknown kind of request %(subject)s", subject=repr(subject))
     if outcome not in ("approved", "rejected"):
-        raise ServiceError(f"a decision is approved or rejected, not {outcome!r}")
+        raise ServiceError("a decision is approved or rejected, not %(outcome)s", outcome=repr(outcome))
     with atomic():
         _require_manager(actor)
         request = db.session.get(REQUESTS[subject], request_id)
         if request is None:
-            raise NotFound(f"{subject} request #{request_id} does not exist")
+            raise NotFound("%(subject)s request #%(id)s does not exist", subject=subject, id=request_id)
         if request.requested_by == actor:
             raise NotAllowed("the same person cannot approve or reject their own request")
         if _decision(subject, request_id) is not None:
-            raise AlreadyDecided(f"this {subject} request was already decided; nothing changed")
+            raise AlreadyDecided("this %(subject)s request was already decided; nothing changed", subject=subject)
         unit = _unit_of(subject, request)
         today = local_today(unit.building.estate.timezone)
         decision = Decision(subject=subject, request_id=request.id, outcome=outcome,
@@ -330,7 +342,8 @@ def decide(subject, request_id, outcome, actor, note=""):
             with db.session.begin_nested():
                 db.session.flush()
         except IntegrityError:  # another manager decided it at the same moment
-            raise AlreadyDecided(f"this {subject} request was already decided; nothing changed") from None
+            raise AlreadyDecided("this %(subject)s request was already decided; nothing changed",
+                                 subject=subject) from None
         details = {"request_id": request.id, "outcome": outcome, "note": decision.note}
         if outcome == "approved":
             details.update(_apply(subject, request, unit, actor, today))
@@ -361,12 +374,17 @@ def _apply(subject, request, unit, actor, today):
         line = _outstanding(unit, charge.id, today)
         room = line.principal_outstanding_fen if request.kind == "principal" else line.late_fee_outstanding_fen
         amount = room if request.amount_fen is None else request.amount_fen
+        if amount <= 0 and request.kind == "principal":
+            raise ServiceError("the %(period)s charge has no principal outstanding now", period=charge.period)
         if amount <= 0:
-            raise ServiceError(f"the {charge.period} charge has no {request.kind.replace('_', ' ')} outstanding now")
+            raise ServiceError("the %(period)s charge has no late fee outstanding now", period=charge.period)
         if amount > room:
-            raise ServiceError(f"{format_fen(amount)} is now more than the {request.kind.replace('_', ' ')} "
-                               f"outstanding on the {charge.period} charge ({format_fen(room)}); reject it and "
-                               "ask for a new request")
+            figures = {"amount": format_fen(amount), "period": charge.period, "room": format_fen(room)}
+            if request.kind == "principal":
+                raise ServiceError("%(amount)s is now more than the principal outstanding on the %(period)s charge "
+                                   "(%(room)s); reject it and ask for a new request", **figures)
+            raise ServiceError("%(amount)s is now more than the late fee outstanding on the %(period)s charge "
+                               "(%(room)s); reject it and ask for a new request", **figures)
         waiver = Waiver(charge_id=charge.id, kind=request.kind, amount_fen=amount, reason=request.reason,
                         requested_by=request.requested_by, approved_by=actor, approved_on=today,
                         request_id=request.id)
@@ -404,14 +422,18 @@ def plan_suspensions(unit, as_of, engine_payments):
     return found, next_change
 
 
-def plan_interruptions(unit, as_of):
+def plan_interruptions(unit_ids, as_of):
     """Limitation source (SPEC §7): an approved (signed) plan interrupts its charges on
-    the day of approval."""
+    the day of approval (for the units ``unit_ids``)."""
     found = {}
-    for plan, approved_on in approved_plans(unit.id):
-        if approved_on <= as_of:
-            for item in plan.charges:
-                found.setdefault(item.charge_id, []).append(approved_on)
+    approved = (Decision.subject == "plan") & (Decision.request_id == PaymentPlan.id)
+    for chunk in in_chunks(unit_ids):
+        for charge_id, approved_on in db.session.execute(
+                select(PlanCharge.charge_id, Decision.decided_on)
+                .join(PaymentPlan, PaymentPlan.id == PlanCharge.plan_id).join(Decision, approved)
+                .where(PaymentPlan.unit_id.in_(chunk), Decision.outcome == "approved",
+                       Decision.decided_on <= as_of)):
+            found.setdefault(charge_id, []).append(approved_on)
     return found
 
 
@@ -432,11 +454,11 @@ def print_plan_agreement(plan_id, actor, language="zh_CN"):
     from .notices import _head, make_pdf, next_serial, office_context, verify_url
     plan = db.session.get(PaymentPlan, plan_id)
     if plan is None:
-        raise NotFound(f"plan #{plan_id} does not exist")
+        raise NotFound("plan #%(id)s does not exist", id=plan_id)
     unit = db.session.get(Unit, plan.unit_id)
     decision = _decision("plan", plan.id)
     if decision is not None and decision.outcome == "rejected":
-        raise ServiceError(f"plan #{plan.id} was rejected; it has no agreement to print")
+        raise ServiceError("plan #%(id)s was rejected; it has no agreement to print", id=plan.id)
     _covered, lines = plan_coverage(unit, [c.charge_id for c in plan.charges], plan.include_late_fee, plan.drawn_on)
     owner = unit.owner_on(plan.drawn_on)
     db.session.rollback()
@@ -695,5 +717,5 @@ def hardship_document(request_id):
     """``(request, unit)`` of a hardship request that carries a document; raises NotFound."""
     request = db.session.get(HardshipRequest, request_id)
     if request is None or not request.document_sha256:
-        raise NotFound(f"hardship request #{request_id} has no document")
+        raise NotFound("hardship request #%(id)s has no document", id=request_id)
     return request, db.session.get(Unit, request.unit_id)

@@ -20,14 +20,14 @@ def create_user(username, role, password, actor="cli"):
     """Make a user. Raises ``ServiceError`` for a bad name, role or short password."""
     username = (username or "").strip()
     if not USERNAME.match(username):
-        raise ServiceError(f"user name {username!r} must be 2–50 letters, digits or . _ @ -")
+        raise ServiceError("user name %(name)s must be 2–50 letters, digits or . _ @ -", name=repr(username))
     if role not in ROLES:
-        raise ServiceError(f"role {role!r} must be one of {', '.join(ROLES)}")
+        raise ServiceError("role %(role)s must be one of %(allowed)s", role=repr(role), allowed=", ".join(ROLES))
     if len(password or "") < MIN_PASSWORD:
-        raise ServiceError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise ServiceError("the password must have at least %(count)s characters", count=MIN_PASSWORD)
     with atomic():
         if db.session.execute(select(User.id).where(User.username == username)).first():
-            raise ServiceError(f"user {username} already exists")
+            raise ServiceError("user %(name)s already exists", name=username)
         user = User(username=username, role=role, password_hash=hash_password(password), active=True)
         db.session.add(user)
         db.session.flush()

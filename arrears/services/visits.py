@@ -76,7 +76,7 @@ class VisitRefused(ServiceError):
     """A sheet was refused; ``code`` names the rule and ``values`` fill its message."""
 
     def __init__(self, message, code, **values):
-        super().__init__(message)
+        super().__init__(message, **values)
         self.code = code
         self.values = values
 
@@ -212,14 +212,14 @@ def _buildings(estate_id, building_ids):
         raise VisitRefused("choose at least one building", "no_buildings")
     estate = db.session.get(Estate, estate_id) if estate_id is not None else None
     if estate is None:
-        raise VisitRefused(f"estate #{estate_id} does not exist", "unknown_estate")
+        raise VisitRefused("estate #%(id)s does not exist", "unknown_estate", id=estate_id)
     found = {b.id: b for b in db.session.execute(select(Building).where(Building.id.in_(ids))).scalars()}
     missing = [str(i) for i in ids if i not in found]
     if missing:
-        raise VisitRefused(f"building #{', #'.join(missing)} does not exist", "unknown_building")
+        raise VisitRefused("building #%(ids)s does not exist", "unknown_building", ids=", #".join(missing))
     foreign = [b.name for b in found.values() if b.estate_id != estate.id]
     if foreign:
-        raise VisitRefused(f"{'、'.join(sorted(foreign))} is not a building of {estate.name}", "other_estate",
+        raise VisitRefused("%(buildings)s is not a building of %(estate)s", "other_estate",
                            buildings="、".join(sorted(foreign)), estate=estate.name)
     return estate, sorted(found.values(), key=lambda b: (natural_key(b.name), b.id))
 
@@ -228,9 +228,9 @@ def check_visit_date(visit_on, today):
     if visit_on is None:
         raise VisitRefused("enter the date of the visits", "no_date")
     if visit_on < today:
-        raise VisitRefused(f"the visit date {visit_on} is in the past", "past_date", day=visit_on)
+        raise VisitRefused("the visit date %(day)s is in the past", "past_date", day=visit_on)
     if visit_on > today + timedelta(days=MAX_DAYS_AHEAD):
-        raise VisitRefused(f"the visit date {visit_on} is more than {MAX_DAYS_AHEAD} days ahead; the figures "
+        raise VisitRefused("the visit date %(day)s is more than %(days)s days ahead; the figures "
                            "would be stale", "too_far", day=visit_on, days=MAX_DAYS_AHEAD)
 
 
@@ -249,8 +249,8 @@ def households_due(estate_id, building_ids, visit_on, *, include_disputed=False,
     today = today or local_today(estate.timezone)
     check_visit_date(visit_on, today)
     if not_visited_days is not None and not 1 <= not_visited_days <= MAX_NOT_VISITED_DAYS:
-        raise VisitRefused(f"'not visited in the last N days' must be 1 to {MAX_NOT_VISITED_DAYS}, not "
-                           f"{not_visited_days}", "bad_days", days=MAX_NOT_VISITED_DAYS)
+        raise VisitRefused("'not visited in the last N days' must be 1 to %(days)s, not %(value)s", "bad_days",
+                           days=MAX_NOT_VISITED_DAYS, value=not_visited_days)
     policy = policy or contact_policy()
     names = {b.id: b.name for b in buildings}
     units = db.session.execute(select(Unit.id, Unit.number, Unit.building_id)
@@ -355,13 +355,13 @@ def make_sheet(estate_id, building_ids, visit_on, actor, *, include_disputed=Fal
     visit (``none_due``). Returns ``(VisitSheet, serial)``."""
     from ..documents.render import render_document
     if language not in LANGUAGES:
-        raise VisitRefused(f"language {language!r} must be one of {', '.join(LANGUAGES)}", "bad_language")
+        raise VisitRefused("language %(language)s must be one of %(allowed)s", "bad_language",
+                           language=repr(language), allowed=", ".join(LANGUAGES))
     plan = households_due(estate_id, building_ids, visit_on, include_disputed=include_disputed,
                           not_visited_days=not_visited_days, today=today)
     if not plan.rows:
-        raise VisitRefused(f"no household of {'、'.join(b.name for b in plan.buildings)} is due a visit on "
-                           f"{visit_on}", "none_due", buildings="、".join(b.name for b in plan.buildings),
-                           day=visit_on)
+        raise VisitRefused("no household of %(buildings)s is due a visit on %(day)s", "none_due",
+                           buildings="、".join(b.name for b in plan.buildings), day=visit_on)
     printed_at = datetime.now(ZoneInfo(plan.estate.timezone))
     db.session.rollback()  # nothing may be pending when the serial's own transaction commits
     serial = next_serial(SERIES, plan.as_of.year)
@@ -389,7 +389,7 @@ def make_sheet(estate_id, building_ids, visit_on, actor, *, include_disputed=Fal
 def get_sheet(sheet_id):
     sheet = db.session.get(VisitSheet, sheet_id)
     if sheet is None:
-        raise NotFound(f"visit sheet #{sheet_id} does not exist")
+        raise NotFound("visit sheet #%(id)s does not exist", id=sheet_id)
     return sheet
 
 
@@ -605,7 +605,7 @@ def record_outcomes(sheet, rows, actor, *, default_time=None, nobody_outcome="No
     try:
         default_clock = parse_clock(default_time)
     except ValueError:
-        raise VisitRefused(f"{default_time!r} is not a time like 14:30", "bad_time") from None
+        raise VisitRefused("%(time)s is not a time like 14:30", "bad_time", time=repr(default_time)) from None
     policy = policy or contact_policy()
     now = now or datetime.now(timezone.utc)
     items = {item.position: item for item in sheet.items}

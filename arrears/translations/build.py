@@ -23,6 +23,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MO = os.path.join(HERE, "zh_Hans_CN", "LC_MESSAGES", "messages.mo")
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+# The services' refusals: an exception raised with a literal English message (a msgid with
+# ``%(name)s`` placeholders, see ``arrears/services/errors.py``) is shown translated by the
+# web layer, so its message is extracted too; ``N_`` marks the literals a subclass passes on.
+REFUSALS = ("ServiceError", "NotFound", "N_", "InvalidAct", "InvalidGuide", "VisitRefused", "UploadRefused",
+            "AlreadyDecided", "AlreadyIssued", "NotAllowed", "DuplicateEstate", "DuplicateFeeItem",
+            "SelfDeactivation", "NoPhoneOnRecord", "LoginLocked", "LoginFailed")
+KEYWORDS.update({name: None for name in REFUSALS})
 METHODS = [("arrears/**.py", "python"), ("templates/**.html", "jinja2"), ("notices/**.html", "jinja2")]
 
 

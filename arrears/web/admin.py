@@ -29,6 +29,7 @@ from ..services.ledger import local_today
 from ..services.users import MIN_PASSWORD, USERNAME, create_user
 from .access import role_required
 from .formats import ldate
+from .refusals import refusal
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -547,7 +548,7 @@ def users():
     except (ServiceError, IntegrityError) as refused:
         # Someone made the same name between the check and the insert (a double submit).
         taken = db.session.execute(select(User.id).where(User.username == name)).first()
-        refuse(form.username, _("A user named %(name)s already exists.", name=name) if taken else str(refused))
+        refuse(form.username, _("A user named %(name)s already exists.", name=name) if taken else refusal(refused))
         return render_users(form, INVALID)
     flash(_("User %(name)s created.", name=name), "success")
     return redirect(url_for("admin.users"))

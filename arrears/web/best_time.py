@@ -14,6 +14,7 @@ from ..services.errors import ServiceError
 from .access import get_unit, role_required
 from .formats import ldate
 from .household import ActionForm, strip
+from .refusals import refusal
 
 bp = Blueprint("best_time", __name__, url_prefix="/households")
 
@@ -74,7 +75,7 @@ def payday(unit_id):
     try:
         record_payday(unit, form.day_of_month.data, current_user.username, form.note.data)
     except ServiceError as error:
-        flash(str(error), "danger")
+        flash(refusal(error), "danger")
         return back
     if form.day_of_month.data:
         flash(_("Payday recorded: day %(day)s of the month.", day=form.day_of_month.data), "success")

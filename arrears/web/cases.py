@@ -31,6 +31,7 @@ from ..services.ledger import local_today, unit_statement
 from .access import get_unit, role_required
 from .formats import ldate, money
 from .household import CASE_STEP_LABELS, ActionForm, estate_tz, render_page, strip
+from .refusals import refusal
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -149,7 +150,7 @@ def record(unit_id):
                     court=form.court.data, case_number=form.case_number.data, amount_fen=amount_fen,
                     note=form.note.data, charge_ids=tuple(form.charges.data or ()) if kind in FILINGS else ())
     except ServiceError as error:  # changed since the checks above (another manager, a deactivated lawyer)
-        form.form_errors.append(str(error))
+        form.form_errors.append(refusal(error, kind=CASE_STEP_LABELS, last=CASE_STEP_LABELS))
         return render_page(unit, status=422, case=form)
     flash(_("Case step recorded: %(kind)s on %(day)s.", kind=_label(kind), day=ldate(form.on_date.data)),
           "success")
@@ -164,7 +165,7 @@ def bundle(unit_id):
     try:
         data, export = export_bundle(unit, current_user.username)
     except ServiceError as error:
-        flash(_("No bundle exported: %(reason)s", reason=str(error)), "danger")
+        flash(_("No bundle exported: %(reason)s", reason=refusal(error)), "danger")
         return redirect(url_for("household.show", unit_id=unit.id) + "#case-steps")
     response = send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
                          download_name=bundle_name(unit, local_today(estate_tz(unit))))

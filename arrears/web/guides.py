@@ -16,6 +16,7 @@ from ..services import guides as service
 from . import select_language
 from .access import role_required
 from .households import STAGE_BADGES, STAGE_LABELS
+from .refusals import refusal
 
 bp = Blueprint("guides", __name__, url_prefix="/guides")
 
@@ -147,7 +148,7 @@ def save(stage, reason, language):
     except service.InvalidGuide as refused:
         code = f"forbidden_{refused.kind}" if refused.code == "forbidden_phrase" else refused.code
         message = ERROR_MESSAGES.get(code)
-        message = str(message) % {"detail": refused.detail} if message is not None else str(refused)
+        message = str(message) % {"detail": refused.detail} if message is not None else refusal(refused)
         target = getattr(form, refused.section or "", None)
         if target is not None:
             target.errors = list(target.errors) + [message]

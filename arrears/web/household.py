@@ -40,6 +40,7 @@ from . import select_language
 from .access import get_unit, role_required
 from .formats import ldate, ldatetime, money
 from .households import CLASS_LABELS, STAGE_BADGES, STAGE_LABELS
+from .refusals import refusal
 
 bp = Blueprint("household", __name__, url_prefix="/households")
 
@@ -362,7 +363,7 @@ def pay(unit_id):
                                        reference=form.reference.data.strip()))
         return render_page(unit, status=409, pay=form)
     except ServiceError as error:
-        form.form_errors.append(str(error))
+        form.form_errors.append(refusal(error))
         return render_page(unit, status=422, pay=form)
     statement, _limitation = unit_statement(unit, local_today(estate_tz(unit)))
     flash(_("Payment of %(amount)s posted (reference %(reference)s). Now owed: %(total)s; credit %(credit)s.",
@@ -391,7 +392,7 @@ def reverse(unit_id):
     try:
         payment = reverse_payment(form.payment.data, form.reason.data, current_user.username)
     except ServiceError as error:
-        form.payment.errors.append(str(error))
+        form.payment.errors.append(refusal(error))
         return render_page(unit, status=422, reverse=form)
     flash(_("Payment %(reference)s of %(amount)s reversed.", reference=payment.reference,
             amount=money(payment.amount_fen)), "success")
@@ -469,7 +470,7 @@ ACT_MESSAGES = {
 def _field_error(form, error):
     """Put a service's refusal next to the field it names (else at the top of the form)."""
     code = getattr(error, "code", None)
-    message = str(ACT_MESSAGES[code]) if code in ACT_MESSAGES else str(error)
+    message = str(ACT_MESSAGES[code]) if code in ACT_MESSAGES else refusal(error)
     target = getattr(form, getattr(error, "field", None) or "", None)
     if target is not None and hasattr(target, "errors"):
         if not isinstance(target.errors, list):

@@ -21,12 +21,13 @@ from ..services.batches import BATCH_STAGES, batch_notices, create_batch, get_ba
 from ..services.errors import NotFound, ServiceError
 from ..services.files import UploadRefused, check_upload, read_file
 from ..services.ledger import local_today
-from ..services.notices import (DeliveryInput, delivered_on, delivery_problems, find_notice, find_receipt, issue_notice,
-                                issued_on, print_receipt, record_delivery)
+from ..services.notices import (DeliveryInput, DeliveryRefused, delivered_on, delivery_problems, find_notice,
+                                find_receipt, issue_notice, issued_on, print_receipt, record_delivery)
 from .access import get_unit, role_required
 from .downloads import pdf_response
 from .household import ActionForm, _choices, strip
 from .households import STAGE_LABELS
+from .refusals import refusal
 
 bp = Blueprint("notices", __name__)
 
@@ -115,7 +116,7 @@ def issue(unit_id):
         notice = issue_notice(unit, form.kind.data, local_today(unit.building.estate.timezone),
                               current_user.username, form.language.data)
     except ServiceError as error:
-        flash(_("No notice issued: %(reason)s", reason=str(error)), "danger")
+        flash(_("No notice issued: %(reason)s", reason=refusal(error)), "danger")
         return redirect(url_for("household.show", unit_id=unit_id) + "#documents")
     flash(_("%(kind)s %(serial)s issued and signed. Print it, deliver it, and record the delivery.",
             kind=KIND_LABELS[notice.kind], serial=notice.serial), "success")
@@ -190,8 +191,11 @@ def deliver(serial):
         return render_notice(notice, form, 422)
     try:
         delivery = record_delivery(notice.serial, attempt, current_user.username, uploads)
+    except DeliveryRefused as refused:  # the checks above passed a moment ago (the date moved on)
+        form.form_errors.extend(str(DELIVERY_MESSAGES[code] % values) for code, values in refused.problems)
+        return render_notice(notice, form, 422)
     except ServiceError as error:
-        form.form_errors.append(str(error))
+        form.form_errors.append(refusal(error))
         return render_notice(notice, form, 422)
     if delivery.counts_as_delivered:
         flash(_("Delivery recorded: the notice counts as delivered on %(day)s.", day=attempt.attempted_on.isoformat()),
@@ -238,7 +242,7 @@ def receipt(payment_id):
     try:
         printed = print_receipt(payment.id, current_user.username)
     except ServiceError as error:
-        flash(_("No receipt printed: %(reason)s", reason=str(error)), "danger")
+        flash(_("No receipt printed: %(reason)s", reason=refusal(error)), "danger")
         return redirect(url_for("household.show", unit_id=payment.unit_id) + "#documents")
     serial = db.session.get(Receipt, printed.receipt_id).serial
     return redirect(url_for("notices.receipt_pdf", serial=serial, copy=printed.copy_no))
@@ -293,7 +297,7 @@ def start_batch():
         batch = create_batch(form.kind.data, form.stage.data, local_today(), current_user.username,
                              form.language.data)
     except ServiceError as error:
-        form.form_errors.append(str(error))
+        form.form_errors.append(refusal(error, stage=STAGE_LABELS))
         return batches(form, 422)
     enqueue_batch(batch.id, current_app)
     flash(_("Batch #%(id)s queued: %(count)s notices.", id=batch.id, count=batch.total), "success")

@@ -40,6 +40,7 @@ from .charts import column_chart
 from .formats import ldate, money
 from .household import ActionForm, _choices, amount_check, filled, render_page, strip
 from .notices import UPLOAD_MESSAGES
+from .refusals import refusal
 
 bp = Blueprint("relief", __name__)
 
@@ -338,7 +339,7 @@ def request_hardship(unit_id):
         form.document.errors = list(form.document.errors) + [str(UPLOAD_MESSAGES[refused.code] % refused.values)]
         return _page(unit, 422, hardship=form)
     except ServiceError as error:
-        form.form_errors.append(str(error))
+        form.form_errors.append(refusal(error))
         return _page(unit, 422, hardship=form)
     flash(_("Hardship status requested from %(start)s to %(end)s; a manager decides it. Nothing changes until then.",
             start=ldate(form.start_on.data), end=ldate(form.end_on.data)), "success")
@@ -371,7 +372,7 @@ def request_waiver(unit_id):
         relief.request_waiver(line.charge.id, kind, form.amount.fen, form.reason.data, current_user.username,
                               note=form.note.data or "")
     except ServiceError as error:
-        form.form_errors.append(str(error))
+        form.form_errors.append(refusal(error))
         return _page(unit, 422, waiver=form)
     flash(_("Waiver requested for %(period)s; a different manager decides it. Nothing changes until then.",
             period=line.charge.period), "success")
@@ -424,7 +425,7 @@ def request_plan(unit_id):
         plan = relief.request_plan(unit, relief.PlanDraft(tuple(form.charges.data), bool(form.include_late_fee.data),
                                                           tuple(rows), form.note.data or ""), current_user.username)
     except ServiceError as error:
-        form.form_errors.append(str(error))
+        form.form_errors.append(refusal(error))
         return _page(unit, 422, plan=form)
     flash(_("Payment plan #%(id)s drawn up for %(amount)s in %(count)s instalments; a manager approves it.",
             id=plan.id, amount=money(plan.covered_fen), count=len(rows)), "success")
@@ -466,7 +467,7 @@ def print_agreement(plan_id):
     try:
         agreement = relief.print_plan_agreement(plan.id, current_user.username, language)
     except ServiceError as error:
-        flash(_("No agreement printed: %(reason)s", reason=str(error)), "danger")
+        flash(_("No agreement printed: %(reason)s", reason=refusal(error)), "danger")
         return back(plan.unit_id)
     return redirect(url_for("relief.agreement_pdf", serial=agreement.serial))
 
@@ -588,7 +589,7 @@ def decide(subject, request_id, outcome):
             flash(_("Only a manager can decide relief."), "danger")
     except ServiceError as error:
         flash(_("%(what)s request #%(id)s was not approved: %(reason)s", what=label, id=request_id,
-                reason=str(error)), "danger")
+                reason=refusal(error)), "danger")
     else:
         if outcome == "approved":
             flash(_("%(what)s request #%(id)s approved; the figures take it into account from today.", what=label,
@@ -614,7 +615,7 @@ def reverse_waiver(waiver_id):
     except relief.AlreadyDecided:
         flash(_("Waiver #%(id)s is already undone; nothing changed.", id=waiver_id), "warning")
     except ServiceError as error:
-        flash(str(error), "danger")
+        flash(refusal(error), "danger")
     else:
         flash(_("Waiver #%(id)s undone from today.", id=waiver_id), "success")
     return redirect(url_for("relief.index") + "#waivers")

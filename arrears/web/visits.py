@@ -30,6 +30,7 @@ from .access import role_required
 from .formats import ldate
 from .household import BREACH_LABELS, CHANNEL_LABELS, PROMISE_LABELS, REACHED_LABELS, REASON_LABELS
 from .households import STAGE_BADGES, STAGE_LABELS
+from .refusals import refusal
 
 bp = Blueprint("visits", __name__, url_prefix="/visits")
 
@@ -88,7 +89,7 @@ def _sheet_message(error):
         if isinstance(values.get(key), date):
             values[key] = ldate(values[key])
     template = SHEET_MESSAGES.get(error.code)
-    return str(template) % values if template is not None else str(error)
+    return str(template) % values if template is not None else refusal(error)
 
 
 def _row_message(problem, unit_label):

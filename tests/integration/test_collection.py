@@ -46,6 +46,18 @@ def test_contact_policy_breach_writes_nothing_without_justification(unit):
     assert row.policy_breach and events("contact_logged") == 1
 
 
+def test_a_contact_entered_late_counts_against_the_ones_recorded_after_its_time(unit):
+    """Contacts at 23:00 on the 29th (justified), 09:00 and 10:15 on the 30th; one entered
+    afterwards for 09:30 on the 30th is the 4th in 7 days: it needs a justification."""
+    contact(unit, when=datetime(2026, 5, 29, 23, 0, tzinfo=SHANGHAI), justification="owner asked for a late call")
+    contact(unit, when=datetime(2026, 5, 30, 9, 0, tzinfo=SHANGHAI))
+    contact(unit, when=datetime(2026, 5, 30, 10, 15, tzinfo=SHANGHAI))
+    with pytest.raises(ContactPolicyBreach) as refused:
+        contact(unit, when=datetime(2026, 5, 30, 9, 30, tzinfo=SHANGHAI))
+    assert refused.value.breaches == ["too_many"]
+    assert events("contact_logged") == 3
+
+
 def test_the_same_token_is_honoured_once(unit):
     contact(unit, form_token=TOKEN)
     with pytest.raises(AlreadySubmitted):

@@ -137,6 +137,10 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli, t
     # take its bundle.
     check_legal_hand_off(cli, kinds, tmp_path)
 
+    # The limitation sources answer for many households at once (the watchlist asks so)
+    # exactly what they answer one household at a time.
+    check_interruption_sources_in_bulk()
+
     # A unit's statement reads back through the command line.
     statement = cli("statement", "示例花园/1栋/0101", "--as-of", AS_OF.isoformat(), "--json")
     assert statement.exit_code == 0 and len(json.loads(statement.output)["charges"]) == 24
@@ -148,6 +152,27 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli, t
     refused = cli("demo", "--as-of", AS_OF.isoformat())
     assert refused.exit_code == 1 and "already exists" in refused.output
     assert (count(Estate), count(Charge), count(Payment), count(EvidenceEvent)) == before
+
+
+def check_interruption_sources_in_bulk():
+    from arrears.services.ledger import INTERRUPTION_SOURCES
+    from arrears.services.notices import delivered_notice_interruptions
+    from arrears.services.relief import plan_interruptions
+    unit_ids = db.session.execute(select(Unit.id)).scalars().all()
+    # The demo's notices are issued and delivered on the real day, which may be after AS_OF.
+    later = date.today() + timedelta(days=366)
+    for source in INTERRUPTION_SOURCES:
+        one_by_one = {}
+        for unit_id in unit_ids:
+            for charge_id, dates in source([unit_id], later).items():
+                assert charge_id not in one_by_one
+                one_by_one[charge_id] = sorted(dates)
+        assert {charge: sorted(dates) for charge, dates in source(unit_ids, later).items()} == one_by_one
+        if source in (delivered_notice_interruptions, plan_interruptions):
+            assert one_by_one, source.__name__  # the demo delivers notices and approves plans
+        some = unit_ids[::7]
+        charges_of_some = set(db.session.execute(select(Charge.id).where(Charge.unit_id.in_(some))).scalars())
+        assert set(source(some, later)) == set(one_by_one) & charges_of_some
 
 
 def test_the_plan_is_deterministic_and_never_dated_after_the_as_of_day():

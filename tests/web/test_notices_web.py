@@ -228,5 +228,5 @@ def test_a_batch_for_an_empty_stage_is_refused(client, login, household):
     response = client.post("/notices/batches", data={"csrf_token": csrf_from(page), "batch-stage": "legal",
                                                      "batch-kind": "final", "batch-language": "zh_CN"})
     assert response.status_code == 422
-    assert "no household is in stage legal" in response.get_data(as_text=True)
+    assert "没有处于“法务”催收阶段的住户；未生成批次" in response.get_data(as_text=True)
     assert count("notice_batches") == 0
