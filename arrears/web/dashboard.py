@@ -15,13 +15,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from ..domain.money import format_fen
 from ..extensions import db
 from ..services.collection import contact_policy
 from ..models import Estate
-from ..services.dashboard import LATE_FEE_ONLY, NOT_YET_DUE, build_dashboard, legal_totals
+from ..services.dashboard import LATE_FEE_ONLY, NOT_YET_DUE, build_dashboard, households, legal_totals, work_queue
 from ..services.evidence import chain_head
+from ..services.households import escalation_states
+from ..services.reports import day_figures
+from .access import role_required
 from .charts import bar_chart, column_chart
+from .formats import money
 
 bp = Blueprint("dashboard", __name__)
 
@@ -64,9 +67,13 @@ def list_url(**filters):
     return None
 
 
+def local_now():
+    return datetime.now(ZoneInfo(current_app.config["ARREARS_TIMEZONE"]))
+
+
 def page_context():
     seq, head = chain_head()
-    return {"fen": format_fen, "chain_seq": seq, "chain_head": head[:16],
+    return {"fen": money, "chain_seq": seq, "chain_head": head[:16],
             "estates": db.session.query(Estate).order_by(Estate.name).all()}
 
 
@@ -74,7 +81,7 @@ def page_context():
 @login_required
 def index():
     """The overview; for a lawyer, only the totals of their households escalated to legal."""
-    now = datetime.now(ZoneInfo(current_app.config["ARREARS_TIMEZONE"]))
+    now = local_now()
     today = now.date()
     if current_user.role == "lawyer":
         return render_template("dashboard.html", lawyer=True, today=today,
@@ -83,7 +90,7 @@ def index():
     figures = build_dashboard(today, now)
     aging_svg = bar_chart(
         [(aging_label(b), b.amount_fen, _("%(households)s households · %(amount)s", households=b.households,
-                                         amount=format_fen(b.amount_fen))) for b in figures.aging],
+                                         amount=money(b.amount_fen))) for b in figures.aging],
         title=_("Amount owed by days overdue"))
     collection_svg = column_chart(
         [(m.period, m.rate_percent, percent(m.rate_percent), m.to_date) for m in figures.collection],
@@ -93,6 +100,30 @@ def index():
                            collection_svg=collection_svg, aging_label=aging_label, percent=percent,
                            stage_labels=STAGE_LABELS, class_labels=CLASS_LABELS, household_url=household_url,
                            list_url=list_url, policy=contact_policy(), **page_context())
+
+
+@bp.get("/queue")
+@role_required("clerk", "manager")
+def queue():
+    """Today's whole work queue: every household the overview's queue counts, not only
+    its first ``QUEUE_SIZE``; the same rows (``reports.day_figures``, kept for the day, as
+    ``build_dashboard`` reads them) and the same order."""
+    now = local_now()
+    today = now.date()
+    rows = households(today, escalation_states(), day_figures(today))
+    policy = contact_policy()
+    found = work_queue(today, now, rows, size=max(len(rows), 1), policy=policy)
+    return render_template("queue.html", today=today, queue=found, policy=policy, stage_labels=STAGE_LABELS,
+                           household_url=household_url)
+
+
+@bp.record_once
+def _favicon(state):
+    """``/favicon.ico``, asked for by browsers and tools without reading the page's
+    ``<link rel=icon>``: the static file, no login (the ``static`` endpoint serves it)."""
+    app = state.app
+    app.add_url_rule("/favicon.ico", endpoint="static", view_func=app.view_functions["static"],
+                     defaults={"filename": "favicon.ico"})
 
 
 @bp.get("/healthz")

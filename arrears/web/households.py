@@ -111,7 +111,8 @@ def export_csv():
     record_export(current_user.username, "csv", export_args(), len(rows))
     writer.writerow(export_header())
     writer.writerows(rows)
-    return Response(out.getvalue().encode("utf-8"), mimetype="text/csv; charset=utf-8",
+    # ``content_type``, not ``mimetype``: Werkzeug adds "; charset=utf-8" to a text mimetype.
+    return Response(out.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename={export_name('csv')}"})
 
 
