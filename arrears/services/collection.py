@@ -32,7 +32,7 @@ from ..models import (CONTACT_CHANNELS, CONTACT_REACHED, NONPAYMENT_REASONS, Con
                       Escalation, EvidenceEvent, Promise)
 from .errors import N_, NotFound, ServiceError
 from .evidence import append_event
-from .ledger import local_today
+from .ledger import UnitHistory, local_today
 from .transaction import atomic
 
 FORM_TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -202,8 +202,8 @@ def log_contact(unit, *, channel, contacted_at, reached, outcome, actor, reason=
 
 def record_promise(unit, *, amount_fen, promised_on, actor, made_on=None, contact_id=None, form_token=None):
     """Record a promise to pay ``amount_fen`` by ``promised_on``, made today (the estate's
-    date). Raises ``InvalidAct`` for an amount not above zero, a date before today or
-    more than a year ahead; ``AlreadySubmitted`` for a repeated form."""
+    date). Raises ``InvalidAct`` for an amount not above zero or above what is owed, a date
+    before today or more than a year ahead; ``AlreadySubmitted`` for a repeated form."""
     _check_token(form_token)
     today = local_today(unit.building.estate.timezone)
     made_on = made_on or today
@@ -229,6 +229,10 @@ def record_promise(unit, *, amount_fen, promised_on, actor, made_on=None, contac
             data["form_token"] = form_token
         event = append_event("promise_recorded", actor, unit.ref, data)
         _claim_form_token(unit, form_token, event)
+        owed = UnitHistory(unit, made_on).statement().total_outstanding_fen
+        if amount_fen > owed:
+            raise InvalidAct("the promised amount %(amount)s is more than the %(owed)s owed", field="amount",
+                             code="promise_above_owed", amount=format_fen(amount_fen), owed=format_fen(owed))
         return promise
 
 

@@ -7,10 +7,10 @@ rebuilds the unit's balances in the same transaction.
 """
 import calendar
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..domain.ledger import billed_on_for
 from ..domain.money import format_fen, round_fen
@@ -131,6 +131,22 @@ def check_payment(unit, amount_fen, paid_on, method, reference, periods, today):
     return reference
 
 
+# How long before a unit's first bill the office may date a payment (paying ahead).
+PREPAY_DAYS = 366
+
+
+def check_payment_year(unit, paid_on):
+    """Refuse a payment taken at the office dated more than ``PREPAY_DAYS`` before the
+    unit's first bill: a mistyped year (1999 for 2025) would otherwise sit as credit from
+    then and quietly cancel years of late fee. Imports of old records are not held to it."""
+    first = db.session.execute(select(func.min(Charge.billed_on)).where(Charge.unit_id == unit.id)).scalar()
+    if first is not None and not isinstance(first, date):
+        first = date.fromisoformat(str(first))
+    if first is not None and paid_on < first - timedelta(days=PREPAY_DAYS):
+        raise ServiceError("the payment date %(day)s is more than a year before the first bill of %(unit)s "
+                           "(%(first)s): check the year", day=paid_on, unit=unit.ref, first=first)
+
+
 def add_payment(unit, amount_fen, paid_on, method, reference, actor, periods=()):
     """Write one validated payment (no event, no balance refresh, no commit): the caller
     refreshes the balances and then writes ``record_payment_event`` with the allocations."""
@@ -161,6 +177,7 @@ def post_payment(unit, amount_fen, paid_on, method, reference, actor, periods=()
     with atomic():
         today = local_today(unit.building.estate.timezone)
         reference = check_payment(unit, amount_fen, paid_on, method, reference, periods, today)
+        check_payment_year(unit, paid_on)
         payment = add_payment(unit, amount_fen, paid_on, method, reference, actor, periods)
         statement = refresh_unit_balances(unit)
         from .notices import number_receipt

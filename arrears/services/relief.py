@@ -134,6 +134,15 @@ def request_waiver(charge_id, kind, amount_fen, reason, actor, note=""):
         append_event("waiver_requested", actor, unit.ref, {
             "request_id": request.id, "period": charge.period, "kind": kind,
             "amount": format_fen(amount_fen) if amount_fen is not None else "all", "reason": reason})
+        # Under the chain lock (taken by the event): a second request for the same charge and
+        # kind while one awaits a decision would only be refused at approval.
+        decided = select(Decision.request_id).where(Decision.subject == "waiver")
+        waiting = db.session.execute(select(WaiverRequest.id).where(
+            WaiverRequest.charge_id == charge.id, WaiverRequest.kind == kind, WaiverRequest.id != request.id,
+            WaiverRequest.id.not_in(decided))).scalars().first()
+        if waiting is not None:
+            raise ServiceError("waiver request #%(id)s for the %(period)s charge awaits a decision already",
+                               id=waiting, period=charge.period)
         return request
 
 

@@ -3,7 +3,7 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import ROLES, User
@@ -26,13 +26,19 @@ def create_user(username, role, password, actor="cli"):
     if len(password or "") < MIN_PASSWORD:
         raise ServiceError("the password must have at least %(count)s characters", count=MIN_PASSWORD)
     with atomic():
-        if db.session.execute(select(User.id).where(User.username == username)).first():
+        if name_taken(username):
             raise ServiceError("user %(name)s already exists", name=username)
         user = User(username=username, role=role, password_hash=hash_password(password), active=True)
         db.session.add(user)
         db.session.flush()
         append_event("user_created", actor, None, {"username": username, "role": role})
         return user
+
+
+def name_taken(username):
+    """True when a user has this name, letter case aside ("Clerk" and "clerk" are easily
+    confused, and logins are exact)."""
+    return db.session.execute(select(User.id).where(func.lower(User.username) == username.lower())).first() is not None
 
 
 def hash_password(password):

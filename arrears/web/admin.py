@@ -26,7 +26,7 @@ from ..models import FEE_BASES, ROLES, Building, Estate, FeeItem, Unit, User
 from ..services import admin as acts
 from ..services.errors import NotFound, ServiceError
 from ..services.ledger import local_today
-from ..services.users import MIN_PASSWORD, USERNAME, create_user
+from ..services.users import MIN_PASSWORD, USERNAME, create_user, name_taken
 from .access import role_required
 from .formats import ldate
 from .refusals import refusal
@@ -87,7 +87,7 @@ class UserForm(PasswordFields, RoleField, FlaskForm):
             raise ValidationError(_("Please enter a user name."))
         if not USERNAME.match(name):
             raise ValidationError(_("A user name has 2 to 50 letters, digits or . _ @ - and no spaces."))
-        if db.session.execute(select(User.id).where(User.username == name)).first():
+        if name_taken(name):
             raise ValidationError(_("A user named %(name)s already exists.", name=name))
 
 
@@ -547,7 +547,7 @@ def users():
         create_user(name, form.role.data, form.password.data, actor=actor())
     except (ServiceError, IntegrityError) as refused:
         # Someone made the same name between the check and the insert (a double submit).
-        taken = db.session.execute(select(User.id).where(User.username == name)).first()
+        taken = name_taken(name)
         refuse(form.username, _("A user named %(name)s already exists.", name=name) if taken else refusal(refused))
         return render_users(form, INVALID)
     flash(_("User %(name)s created.", name=name), "success")

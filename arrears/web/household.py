@@ -77,11 +77,18 @@ class ActionForm(FlaskForm):
         csrf = False
 
 
+# Thousands grouped as the screens show them: 1,234.50 (also with a full-width comma).
+GROUPED = re.compile(r"\d{1,3}(?:[,，]\d{3})+(?:\.\d*)?")
+
+
 def amount_check(form, field):
-    """Digits with at most two decimals, above zero; keeps the fen on ``field.fen``."""
+    """Digits with at most two decimals, above zero; keeps the fen on ``field.fen``.
+    Thousands may be grouped as the screens show them (1,234.50)."""
     raw = (field.data or "").strip()
     if not raw:
         raise ValidationError(_("Enter an amount, like 1234.50."))
+    if GROUPED.fullmatch(raw):
+        raw = raw.replace(",", "").replace("，", "")
     try:
         field.fen = parse_amount(raw)
     except InvalidAmount:
@@ -91,6 +98,8 @@ def amount_check(form, field):
             raise ValidationError(_("Use at most two decimals (fen)."))
         if re.fullmatch(r"0*(\.0*)?", raw):
             raise ValidationError(_("The amount must be greater than 0.00."))
+        if re.fullmatch(r"\d{14,}(\.\d{0,2})?", raw):
+            raise ValidationError(_("The amount is too large: at most 9999999999999.99."))
         raise ValidationError(_("Enter an amount as a number, like 1234.50."))
 
 
@@ -457,6 +466,7 @@ ACT_MESSAGES = {
     "amount_not_positive": _l("The amount must be greater than 0.00."),
     "promise_past": _l("The promised date has already passed."),
     "promise_too_far": _l("The promised date is more than a year ahead."),
+    "promise_above_owed": _l("That is more than the household owes today."),
     "empty_subject": _l("Say what the dispute is about."),
     "long_subject": _l("Use at most 200 characters."),
     "bad_transition": _l("A dispute with this status cannot be given that status."),
@@ -598,6 +608,8 @@ CASE_STEP_LABELS = {"lawyer_assigned": _l("Lawyer assigned"), "lawsuit_filed": _
                     "closed": _l("Case closed")}
 
 
+# Not inside another _(): Babel would not extract it.
+COUNTS_AS_DELIVERED = _l("counts as delivered")
 # Timeline lines of the later capabilities: kind -> (data, get, day, amount) -> (text, flagged).
 EXTRA_EVENTS = {
     "notice_issued": lambda data, get, day, amount: (_(
@@ -607,7 +619,7 @@ EXTRA_EVENTS = {
     "delivery_recorded": lambda data, get, day, amount: (_(
         "Notice %(serial)s: delivery attempt on %(day)s, %(outcome)s%(counts)s.", serial=get("serial"),
         day=day("date"), outcome=_label(OUTCOME_LABELS, data.get("outcome")),
-        counts=(" · " + _("counts as delivered")) if data.get("counts_as_delivered") else ""), False),
+        counts=(" · " + str(COUNTS_AS_DELIVERED)) if data.get("counts_as_delivered") else ""), False),
     "receipt_printed": lambda data, get, day, amount: (_(
         "Receipt %(serial)s printed for %(amount)s.", serial=get("serial"), amount=amount())
         + ((" · " + _("copy %(n)s", n=get("copy_no"))) if data.get("copy_no") else ""), False),

@@ -71,6 +71,7 @@ ROW_MESSAGES = {
     "promise_before_visit": _l("the promised date %(day)s is before the visit (%(visit)s)"),
     "promise_past": _l("the promised date is before the visit"),
     "promise_too_far": _l("the promised date is more than a year after the visit"),
+    "promise_above_owed": _l("the promised amount is more than the household owes"),
     "promise_date_missing": _l("a promise needs the date promised"),
     "promise_amount_missing": _l("a promise needs the amount promised"),
     "promise_nobody": _l("nobody was reached, so there is no promise to record"),

@@ -346,7 +346,7 @@ def full_ledger(cli, write_csv, billed):
     collection.log_contact(unit, channel="phone", contacted_at=datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc),
                            reached="owner", outcome="答应月底缴费", actor="clerk1",
                            now=datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc))
-    collection.record_promise(unit, amount_fen=10000, promised_on=date(2026, 11, 30), actor="clerk1",
+    collection.record_promise(unit, amount_fen=1000, promised_on=date(2026, 11, 30), actor="clerk1",
                               made_on=date(2026, 11, 20))
     dispute = collection.open_dispute(unit, subject="电梯维修不及时", actor="clerk1")
     collection.update_dispute(unit, dispute_id=dispute.id, status="in_progress", actor="mgr1", note="已派单")

@@ -117,6 +117,18 @@ def test_bad_waiver_requests_are_refused(cli, household, staff, kind, amount, me
     assert count("waiver_requests") == 0 and count("evidence_events") == chain
 
 
+def test_a_second_request_for_the_same_charge_and_kind_waits_for_the_first(cli, household, staff, clock):
+    first = relief.request_waiver(charge_id("2026-04"), "late_fee", None, "hardship", "clerk")
+    chain = count("evidence_events")
+    with pytest.raises(ServiceError, match=f"waiver request #{first.id} for the 2026-04 charge awaits a decision"):
+        relief.request_waiver(charge_id("2026-04"), "late_fee", 100, "hardship", "clerk2")
+    assert count("waiver_requests") == 1 and count("evidence_events") == chain
+    relief.request_waiver(charge_id("2026-04"), "principal", 100, "hardship", "clerk2")  # another kind: fine
+    relief.decide("waiver", first.id, "rejected", "boss")
+    relief.request_waiver(charge_id("2026-04"), "late_fee", 100, "hardship", "clerk2")  # decided: may ask again
+    assert count("waiver_requests") == 3
+
+
 def test_a_hardship_period_ending_before_it_starts_is_refused(household, staff):
     unit = find_unit(REF)
     with pytest.raises(ServiceError, match="ends .* before it starts"):

@@ -149,8 +149,9 @@ def test_create_user(client, admin, post_form):
 
 @pytest.mark.parametrize("changes, field, message", [
     ({"username": "admin"}, "username", "用户 admin 已存在。"),
+    ({"username": "Admin"}, "username", "用户 Admin 已存在。"),  # logins are exact: too easily confused
     ({"username": ""}, "username", "请输入用户名。"),
-    ({"username": "wang li"}, "username", "用户名为 2 至 50 个字母、数字或 . _ @ -，不能有空格。"),
+    ({"username": "wang li"}, "username", "用户名为 2 至 50 个汉字、字母、数字或 . _ @ -，不能有空格。"),
     ({"password": "short12", "confirm": "short12"}, "password", "密码至少需要 8 个字符。"),
     ({"confirm": "something-else"}, "confirm", "两次输入的密码不一致。"),
     ({"role": "superuser"}, "role", "未知角色，请从列表中选择。"),

@@ -109,7 +109,8 @@ def test_payment_naming_a_period(clerk, examples):
     ("0.00", "金额必须大于 0.00。"),
     ("abc", "金额须为数字，例如 1234.50。"),
     ("12.345", "金额最多保留两位小数（到分）。"),
-    ("1,000.00", "金额须为数字，例如 1234.50。"),
+    ("1,00.00", "金额须为数字，例如 1234.50。"),
+    ("99999999999999", "金额过大：最多 9999999999999.99。"),
     ("", "请输入金额，例如 1234.50。"),
 ])
 def test_bad_amounts_return_the_form_with_the_message_at_the_field(clerk, examples, amount, message):
@@ -446,3 +447,28 @@ def test_language_switch_from_a_form_with_errors_goes_back_to_the_page(clerk, ex
     page = household(clerk, examples, "0104")
     html = text_of(page.pay("-1", "LANG-1"))
     assert f'name="next" value="{page.url}"' in html
+
+
+def test_an_amount_grouped_as_the_screens_show_it_is_read(clerk, examples):
+    response = household(clerk, examples, "0104").pay("1,000.00", "GROUPED-1")
+    assert response.status_code == 302
+    assert db.session.execute(select(Payment.amount_fen).where(Payment.reference == "GROUPED-1")).scalar_one() == 100000
+
+
+def test_a_payment_dated_years_before_the_first_bill_is_refused(clerk, examples):
+    """0104's first bill is of 2026: 1999 is a mistyped year, not a payment ahead."""
+    response = household(clerk, examples, "0104").pay("10.00", "OLD-1", paid_on="1999-05-31")
+    assert response.status_code == 422
+    assert "比 示例花园/1栋/0104 的首笔账单" in text_of(response) and "请核对年份" in text_of(response)
+    assert count(Payment, Payment.reference == "OLD-1") == 0
+
+
+def test_a_promise_above_what_is_owed_is_refused_at_its_field(clerk, examples):
+    page = household(clerk, examples, "0104")  # owes 109.28
+    response = page.post("promises", {"promise-amount": "109.29", "promise-promised_on": "2026-06-10"},
+                         token_form="promise")
+    assert response.status_code == 422
+    assert 'data-testid="error-promise-amount">超过了该户目前的欠费总额。' in text_of(response)
+    response = page.post("promises", {"promise-amount": "109.28", "promise-promised_on": "2026-06-10"},
+                         token_form="promise")
+    assert response.status_code == 302
