@@ -79,6 +79,7 @@ class Totals:
     owing: int  # ... of which owe something
     principal_fen: int
     late_fee_fen: int
+    overdue: int = 0  # ... of which owe something past its due date (or late fee)
 
     @property
     def total_fen(self):
@@ -224,7 +225,8 @@ def _households(figures, as_of, escalations, unit_ids=None):
 def totals(rows):
     owing = [h for h in rows if h.total_fen > 0]
     return Totals(households=len(rows), owing=len(owing), principal_fen=sum(h.principal_fen for h in owing),
-                  late_fee_fen=sum(h.late_fee_fen for h in owing))
+                  late_fee_fen=sum(h.late_fee_fen for h in owing),
+                  overdue=sum(1 for h in owing if h.days_overdue > 0 or h.late_fee_fen > 0))
 
 
 def aging(rows):

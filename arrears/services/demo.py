@@ -56,8 +56,9 @@ SEED = 20161118  # any fixed number keeps the demo reproducible
 HANDOVER = date(2016, 11, 18)  # the flats were handed to their first owners from this day
 MONTHS = 24
 DEMO_PASSWORD = "demo1234"
-USERS = (("manager", "manager"), ("clerk", "clerk"), ("clerk2", "clerk"), ("lawyer", "lawyer"),
-         ("admin", "admin"))
+# Two managers: a manager's own relief request is decided by another one (the two-person rule).
+USERS = (("manager", "manager"), ("manager2", "manager"), ("clerk", "clerk"), ("clerk2", "clerk"),
+         ("lawyer", "lawyer"), ("admin", "admin"))
 SYSTEM = "demo"  # actor of the set-up and billing runs
 # The office's letterhead and ways to pay, as printed on notices and receipts (made up:
 # the account number is not a real one).
@@ -713,8 +714,8 @@ def _legal_hand_off(households, units, plans, as_of, progress):
                                                      tracking_no="EMS1126000001CN", at_registered_address=True,
                                                      note="业主拒收，邮局退回"), REQUESTER)
         serials.append(demand.serial)
-        escalate(unit, stage="legal", reason=LEGAL_REASON, actor="manager")
-        record_step(unit, "lawyer_assigned", today, "manager", lawyer="lawyer")
+        escalate(unit, stage="legal", reason=LEGAL_REASON, actor=APPROVER)
+        record_step(unit, "lawyer_assigned", today, APPROVER, lawyer="lawyer")
     progress(f"legal hand-off: {legal or 'nobody'}; notices {', '.join(serials) or 'none'}")
     return legal, serials
 

@@ -14,11 +14,12 @@ Invariants:
   out), never stored.
 """
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from ..domain.disputes import is_active
 from ..domain.promises import BROKEN, paid_towards, promise_status
@@ -272,6 +273,13 @@ def household_stages(figures, today, escalations, unit_ids=None):
 
 # -- the list -----------------------------------------------------------------------------
 
+# How people write a unit when they do not type the whole reference: building and unit
+# number with 栋/幢/号楼/#/-/space between ("2栋1601", "2-1601"); buildings are named
+# "2栋", "2幢", "2号楼" or just "2".
+SHORT_REF = re.compile(r"(\d+)\s*(?:栋|幢|号楼|号|#|-|－|/|\s)\s*(\d+)")
+BUILDING_SUFFIXES = ("栋", "幢", "号楼", "")
+
+
 def _candidate_ids(query, today, legal_only):
     """Units passing the filters SQL can apply (place, search, hardship, dispute, lawyer)."""
     select_ids = select(Unit.id).join(Building, Building.id == Unit.building_id)
@@ -288,8 +296,13 @@ def _candidate_ids(query, today, legal_only):
             owner_terms.append(Owner.phone.contains(digits, autoescape=True))
         owner_match = (select(Ownership.id).join(Owner, Owner.id == Ownership.owner_id)
                        .where(Ownership.unit_id == Unit.id, or_(*owner_terms)).exists())
-        select_ids = (select_ids.join(Estate, Estate.id == Building.estate_id)
-                      .where(or_(ref.icontains(text, autoescape=True), owner_match)))
+        terms = [ref.icontains(text, autoescape=True), owner_match]
+        short = SHORT_REF.fullmatch(text.strip())
+        if short:  # "2-1601", "2栋1601", "2#1601": building 2, unit 1601
+            building, number = short.groups()
+            terms.append(and_(Building.name.in_([building + suffix for suffix in BUILDING_SUFFIXES]),
+                              Unit.number == number))
+        select_ids = (select_ids.join(Estate, Estate.id == Building.estate_id).where(or_(*terms)))
     ids = set(db.session.execute(select_ids).scalars())
     if legal_only:
         ids &= legal_unit_ids(None if legal_only is True else legal_only)

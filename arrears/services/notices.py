@@ -138,6 +138,8 @@ def notice_context(unit, kind, as_of, serial, issued_on, statement, lines, chain
             "amount": format_fen(line.charge.amount_fen),
             "principal_outstanding": format_fen(line.principal_outstanding_fen),
             "days_overdue": line.days_overdue, "late_fee_accrued": format_fen(line.late_fee_accrued_fen),
+            # Billed, not yet due: listed so that the owner sees the whole bill, and marked.
+            "not_yet_due": line.charge.due_date > as_of,
             "late_fee_waived": format_fen(line.late_fee_waived_fen),
             "principal_waived": format_fen(line.principal_waived_fen),
             "late_fee_outstanding": format_fen(line.late_fee_outstanding_fen),

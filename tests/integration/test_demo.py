@@ -63,8 +63,9 @@ def test_demo_loads_a_consistent_estate_with_every_kind_of_household(app, cli, t
 
     # Hardship and waivers: requested by a clerk, approved by a manager.
     roles = dict(db.session.execute(select(User.username, User.role)).all())
-    assert {name: roles.get(name) for name in ("manager", "clerk", "clerk2", "lawyer", "admin")} == {
-        "manager": "manager", "clerk": "clerk", "clerk2": "clerk", "lawyer": "lawyer", "admin": "admin"}
+    assert {name: roles.get(name) for name in ("manager", "manager2", "clerk", "clerk2", "lawyer", "admin")} == {
+        "manager": "manager", "manager2": "manager", "clerk": "clerk", "clerk2": "clerk", "lawyer": "lawyer",
+        "admin": "admin"}
     statuses = db.session.execute(select(HardshipStatus)).scalars().all()
     assert statuses
     for status in statuses:

@@ -55,6 +55,20 @@ def test_notice_command_issues_a_signed_pdf_with_the_statements_figures(cli, hou
     assert f"{notice.chain_hash[:16]}" in text
 
 
+def test_a_charge_billed_but_not_yet_due_is_marked_so_on_the_notice(cli, household, tmp_path):
+    """As of 2026-04-15 the 2026-04 charge (due 2026-04-30) is billed, not yet due: listed
+    with "未到期" where the days overdue go; as of 2026-05-31 it is 31 days overdue."""
+    out = tmp_path / "early.pdf"
+    result = cli("notice", REF, "--kind", "reminder", "--as-of", "2026-04-15", "-o", out)
+    assert result.exit_code == 0, result.output
+    early = pdf_text(out.read_bytes(), layout=True)
+    row = next(line for line in early.splitlines() if "2026-04-30" in line)
+    assert "未到期" in row and "2026-01" not in row
+    assert "未到期" not in next(line for line in early.splitlines() if "2026-01-31" in line)
+    _serial, later = issue(cli, tmp_path, "reminder", "later.pdf")
+    assert "未到期" not in pdf_text(later.read_bytes())
+
+
 def test_the_signature_validates_and_fails_after_one_changed_byte(app, cli, household, tmp_path):
     from arrears.documents.signing import validate_pdf
     _serial, out = issue(cli, tmp_path)

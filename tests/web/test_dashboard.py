@@ -100,6 +100,7 @@ def test_totals_are_the_statements_totals(examples, page, cli):
     assert figure(html, "principal") == "303.00"
     assert figure(html, "late-fee") == "232.43"
     assert figure(html, "households-owing") == "4 / 5"
+    assert "其中已逾期 4 户" in html  # 0101 and 0102 owe late fee only: past due all the same
     documents = [statement(cli, number) for number in ("0101", "0102", "0103", "0104", "0105")]
     assert sum(float(d["totals"]["total_outstanding"]) for d in documents) == pytest.approx(535.43)
 
@@ -379,3 +380,14 @@ def test_latest_due_expiring_by_handles_29_february(app):
     assert latest_due_expiring_by(date(2027, 2, 28), 3) == date(2024, 2, 29)
     assert latest_due_expiring_by(date(2028, 2, 29), 3) == date(2025, 2, 28)
     assert latest_due_expiring_by(date(2026, 8, 29), 3) == date(2023, 8, 29)
+
+
+def test_a_household_owing_only_a_bill_not_yet_due_is_owing_but_not_past_due(examples, page, cli, write_csv):
+    units = write_csv("u.csv", "estate,building,unit,area_m2,owner_name,owner_phone\n示例花园,1栋,0106,80.00,新业主,\n")
+    charges = write_csv("c.csv", "estate,building,unit,period,fee_item,amount,due_date\n"
+                                 "示例花园,1栋,0106,2026-05,物业管理费,120.00,2026-06-15\n")
+    for kind, path in (("units", units), ("charges", charges)):
+        assert cli("import", kind, path).exit_code == 0
+    html = page()
+    assert figure(html, "households-owing") == "5 / 6"
+    assert "其中已逾期 4 户（其余仅有未到期账单）" in html
