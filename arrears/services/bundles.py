@@ -141,6 +141,14 @@ def _zip_time(generated_at, tz_name):
     return (max(moment.year, 1980), moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
+def _local_stamp(generated_at, tz_name):
+    """``generated_at`` (UTC ISO, ``...Z``) as the index prints it, in the estate's time:
+    ``{"day": date, "time": "10:48", "offset": "+08:00"}`` (the manifest keeps the UTC value)."""
+    moment = datetime.fromisoformat(generated_at.replace("Z", "+00:00")).astimezone(ZoneInfo(tz_name))
+    offset = moment.strftime("%z") or "+0000"
+    return {"day": moment.date(), "time": moment.strftime("%H:%M"), "offset": f"{offset[:3]}:{offset[3:]}"}
+
+
 def _figures(unit, as_of):
     statement, limitation = unit_statement(unit, as_of, keep_working=True)
     document = statement_document(unit.ref, statement, limitation)
@@ -409,7 +417,8 @@ def build_bundle(unit, actor, as_of):
         "serial": f"{unit.ref} · {as_of.isoformat()}", "copy": False, "office": office, "unit_ref": unit.ref,
         "estate": unit.building.estate.name, "owner_name": owner.name if owner else "",
         "owner_phone": mask_phone(owner.phone) if owner else "", "as_of": as_of,
-        "issued_on": local_today(tz_name), "generated_at": generated_at, "generated_by": actor,
+        "issued_on": local_today(tz_name), "generated_at": generated_at,
+        "generated_local": _local_stamp(generated_at, tz_name), "generated_by": actor,
         "chain_head": {"seq": head_seq, "hash16": head_hash[:16]}, "head_hash": head_hash,
         "basis": _fee_basis(unit, as_of), "charges": charges, "totals": totals, "credit": document["credit"],
         "court_rate": _rate_text(court_annual_rate()), "court_rate_percent": _rate_text(court_annual_rate() * 100),

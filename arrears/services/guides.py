@@ -33,7 +33,6 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain.money import format_fen
 from ..extensions import db
 from ..models import GUIDE_REASONS, GUIDE_STAGES, NOTICE_LANGUAGES, CallGuide
 from .errors import ServiceError
@@ -401,6 +400,14 @@ def _ways_to_pay(estate, language):
     return "、".join(ways) if zh else "; ".join(ways)
 
 
+def grouped_yuan(fen):
+    """Fen as yuan with two decimals and thousands grouped, as every screen shows money
+    (``web/formats.money``, the same in Chinese and English): 800834 -> ``8,008.34``."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
 def _unit_text(unit, language):
     building = unit.building
     if language == "zh_CN":
@@ -411,7 +418,8 @@ def _unit_text(unit, language):
 def placeholder_values(unit, language, statement=None, today=None, policy=None):
     """``{placeholder: text}`` for one household in ``language``: the office profile, the
     current owner, and the figures of the engine's statement on ``today`` (the estate's
-    date): ``amount`` = principal + late fee outstanding (yuan, two decimals), ``periods``
+    date): ``amount`` = principal + late fee outstanding (yuan, two decimals, thousands
+    grouped as the screens show them: ``8,008.34``; also ``principal``, ``late_fee``), ``periods``
     = the periods with anything outstanding, ``days_overdue`` = of the oldest charge with
     principal outstanding. Missing profile fields show as ``[not set: …]``."""
     from .collection import contact_policy
@@ -434,9 +442,9 @@ def placeholder_values(unit, language, statement=None, today=None, policy=None):
                if line.principal_outstanding_fen or line.late_fee_outstanding_fen]
     values = {
         "office": office["name"], "owner": owner.owner.name if owner else None, "unit": _unit_text(unit, language),
-        "amount": format_fen(statement.total_outstanding_fen),
-        "principal": format_fen(statement.principal_outstanding_fen),
-        "late_fee": format_fen(statement.late_fee_outstanding_fen), "periods": _periods_text(periods, language),
+        "amount": grouped_yuan(statement.total_outstanding_fen),
+        "principal": grouped_yuan(statement.principal_outstanding_fen),
+        "late_fee": grouped_yuan(statement.late_fee_outstanding_fen), "periods": _periods_text(periods, language),
         "days_overdue": str(max(0, (today - min(owed)).days) if owed else 0),
         "office_phone": office["phone"], "office_address": office["address"], "office_hours": office["hours"],
         "ways_to_pay": _ways_to_pay(estate, language), "relief_contact": office["relief_contact"],

@@ -600,7 +600,12 @@ def _label(labels, key):
     return str(labels.get(key, key or ""))
 
 
-NOTICE_KIND_LABELS = {"reminder": _l("Reminder"), "demand": _l("Demand"), "final": _l("Final notice")}
+# The notices by the names they are printed under (notice.html): 缴费提醒函, 催款通知书, 最后通知.
+NOTICE_KIND_LABELS = {"reminder": _l("Payment reminder"), "demand": _l("Demand for payment"),
+                      "final": _l("Final notice")}
+# Who was reached, inside the contact line's sentence (lower case in English).
+TIMELINE_REACHED_LABELS = {"owner": _l("the owner"), "household_member": _l("a household member"),
+                           "other": _l("someone else"), "nobody": _l("nobody")}
 OUTCOME_LABELS = {"delivered": _l("delivered"), "refused": _l("refused"), "returned": _l("returned")}
 CASE_STEP_LABELS = {"lawyer_assigned": _l("Lawyer assigned"), "lawsuit_filed": _l("Lawsuit filed"),
                     "payment_order_filed": _l("Payment order applied for"), "hearing": _l("Hearing"),
@@ -685,10 +690,10 @@ def describe(event, tz_name):
                  amount=amount(), kind=_label(WAIVER_KIND_LABELS, data.get("kind")), period=get("period"),
                  day=day("approved_on"), approved=get("approved_by"))
     elif kind == "contact_logged":
-        text = _("Contact by %(channel)s at %(when)s, reached %(reached)s: %(outcome)s",
+        text = _("%(channel)s, %(when)s — reached: %(reached)s; outcome: %(outcome)s",
                  channel=_label(CHANNEL_LABELS, data.get("channel")),
                  when=_event_time(data.get("contacted_at"), tz_name),
-                 reached=_label(REACHED_LABELS, data.get("reached")), outcome=get("outcome"))
+                 reached=_label(TIMELINE_REACHED_LABELS, data.get("reached")), outcome=get("outcome"))
         if data.get("reason"):
             text += " · " + _("Reason given: %(reason)s", reason=_label(REASON_LABELS, data.get("reason")))
         if data.get("notes"):

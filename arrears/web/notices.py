@@ -25,6 +25,7 @@ from ..services.notices import (DeliveryInput, DeliveryRefused, delivered_on, de
                                 find_receipt, issue_notice, issued_on, print_receipt, record_delivery)
 from .access import get_unit, role_required
 from .downloads import pdf_response
+from .formats import ldate
 from .household import ActionForm, _choices, strip
 from .households import STAGE_LABELS
 from .refusals import refusal
@@ -51,6 +52,17 @@ DELIVERY_MESSAGES = {
     "signer_needed": _l("A hand-signed delivery needs the name of who signed."),
     "relation_needed": _l("Say how the signer is related to the owner."),
 }
+# The problems' values that are ISO dates (services.notices.delivery_problems): shown as the user's dates.
+DELIVERY_DATE_VALUES = ("day", "issued")
+
+
+def delivery_message(code, values):
+    """A delivery problem ``(code, values)`` in the user's language, its dates as every
+    other message gives them (``2026年12月25日`` / ``25 Dec 2026``)."""
+    shown = {key: ldate(value) if key in DELIVERY_DATE_VALUES else value for key, value in values.items()}
+    return str(DELIVERY_MESSAGES[code] % shown)
+
+
 UPLOAD_MESSAGES = {
     "empty": _l("%(name)s is empty."),
     "too_large": _l("%(name)s is %(size)s MB; the limit is %(limit)s MB."),
@@ -187,18 +199,18 @@ def deliver(serial):
         except UploadRefused as refused:
             form.proofs.errors.append(str(UPLOAD_MESSAGES[refused.code] % refused.values))
     if problems or form.proofs.errors:
-        form.form_errors.extend(str(DELIVERY_MESSAGES[code] % values) for code, values in problems)
+        form.form_errors.extend(delivery_message(code, values) for code, values in problems)
         return render_notice(notice, form, 422)
     try:
         delivery = record_delivery(notice.serial, attempt, current_user.username, uploads)
     except DeliveryRefused as refused:  # the checks above passed a moment ago (the date moved on)
-        form.form_errors.extend(str(DELIVERY_MESSAGES[code] % values) for code, values in refused.problems)
+        form.form_errors.extend(delivery_message(code, values) for code, values in refused.problems)
         return render_notice(notice, form, 422)
     except ServiceError as error:
         form.form_errors.append(refusal(error))
         return render_notice(notice, form, 422)
     if delivery.counts_as_delivered:
-        flash(_("Delivery recorded: the notice counts as delivered on %(day)s.", day=attempt.attempted_on.isoformat()),
+        flash(_("Delivery recorded: the notice counts as delivered on %(day)s.", day=ldate(attempt.attempted_on)),
               "success")
     else:
         flash(_("Attempt recorded: the notice is not delivered yet."), "warning")

@@ -214,6 +214,17 @@ def test_the_index_is_a_signed_evidence_list(app, bundle):
         assert words in text.replace("\n", ""), words
 
 
+def test_the_index_prints_when_it_was_made_in_the_estates_time(bundle):
+    """The index reads like the rest of the bundle (local time, to the minute, with the
+    offset); the manifest and the signed files.json keep the machine's UTC value."""
+    files = members(bundle[1])
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["generated_at"] == "2026-05-31T02:00:00.000000Z"  # 10:00 in Shanghai
+    text = pdf_text(files["index.pdf"]).replace("\n", "")
+    assert "2026年5月31日 10:00（UTC+08:00） · cli" in text
+    assert manifest["generated_at"] not in text and "T02:00" not in text
+
+
 # -- verification ----------------------------------------------------------------------------------
 
 def test_verify_bundle_passes_on_a_fresh_bundle(bundle, cli):

@@ -52,7 +52,7 @@ def test_household_page_shows_the_guide_of_its_stage_filled_in_chinese(client, l
     reasons = re.findall(r'data-guide-reason="(\w+)"', box)
     assert reasons == ["opening", "hardship", "service_dispute", "away", "refuses", "unreachable",
                        "deceased_or_estate", "other"]
-    assert "困难户申请" in box and "经济困难" in box  # the hardship guide's offer and label
+    assert "困难户认定申请" in box and "经济困难" in box  # the hardship guide's offer and label
     never = re.search(r'data-testid="guide-never-say"(.*?)</div>\s*</div>', box, re.S).group(1)
     assert "停止供水" in never and "21:00 至 08:00" in never
     assert "guides.js" in box and 'src="http' not in box

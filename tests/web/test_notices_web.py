@@ -69,6 +69,7 @@ def test_recording_a_delivery_with_a_scanned_slip(client, login, household):
     assert response.status_code == 302
     page = client.get("/notices/SL-2026-000001").get_data(as_text=True)
     assert 'data-outcome="delivered"' in page and "已送达" in page
+    assert "该通知视为于 2026年5月31日 送达" in page  # the flash gives the date as every message does
     link = re.search(r'href="(/proofs/\d+/0)"', page).group(1)
     proof = client.get(link)
     assert proof.data == JPEG and proof.mimetype == "image/jpeg"
@@ -79,7 +80,8 @@ def test_recording_a_delivery_with_a_scanned_slip(client, login, household):
     ([("slip.jpg", b"MZ\x90\x00" + b"\x00" * 64)], {}, "slip.jpg 不是 JPEG、PNG 或 PDF 文件"),
     ([("slip.jpg", b"")], {}, None),  # an empty file part is no upload at all: refused below by the signer rule
     ([], {"signer": ""}, "当面签收须填写签收人姓名"),
-    ([], {"attempted_on": "2026-06-30"}, "日期 2026-06-30 晚于今天"),
+    ([], {"attempted_on": "2026-06-30"}, "日期 2026年6月30日 晚于今天"),
+    ([], {"attempted_on": "2026-05-30"}, "日期 2026年5月30日 早于通知签发日期（2026年5月31日）"),
     ([], {"method": "registered_mail"}, "挂号信须填写邮件单号"),
     ([], {"attempted_on": "not a date"}, "2026-05-31"),
 ])

@@ -135,7 +135,7 @@ def test_a_manager_cannot_approve_their_own_request(client, staff, as_user):
     as_user("boss", "manager")
     post_waiver(client, amount="5.00")
     html = flashed(client, decide(client, "waiver", 1))
-    assert "另一位经理" in html
+    assert "另一位主管" in html
     assert count("decisions") == 0 and count("waivers") == 0
     queue = client.get("/relief/").get_data(as_text=True)
     assert 'data-testid="own-request"' in queue
