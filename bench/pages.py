@@ -183,6 +183,7 @@ def time_page(client, url):
 def forget_day_figures(app):
     """Drop what the process keeps of the day's figures, as a new day or a restart would."""
     app.extensions.pop("arrears_day_figures", None)
+    app.extensions.pop("arrears_collection", None)
 
 
 def log_an_act(app, unit_id, minute):

@@ -316,6 +316,28 @@ def collection_by_month(as_of, months=COLLECTION_MONTHS):
     return result
 
 
+def ledger_marks():
+    """The newest charge, payment and reversal ids: the rows are append-only, so the
+    collection rate cannot have changed while these stay the same (one indexed lookup each)."""
+    return db.session.execute(select(select(func.max(Charge.id)).scalar_subquery(),
+                                     select(func.max(Payment.id)).scalar_subquery(),
+                                     select(func.max(Reversal.id)).scalar_subquery())).one()
+
+
+def collection_kept(as_of):
+    """``collection_by_month(as_of)``, computed again only when a charge, payment or
+    reversal was added (or the day changed): an act that adds none (a contact, a notice,
+    a promise) leaves the collection rate as it was, and the overview after it does not
+    run the monthly sums again."""
+    key = (as_of, tuple(ledger_marks()))
+    kept = current_app.extensions.get("arrears_collection")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    value = collection_by_month(as_of)
+    current_app.extensions["arrears_collection"] = (key, value)
+    return value
+
+
 def _period(day):
     # SQLite hands back the grouped date as text.
     return day.strftime("%Y-%m") if isinstance(day, date) else str(day)[:7]
@@ -550,7 +572,7 @@ def build_dashboard(as_of, now):
     legal = frozenset(unit_id for unit_id, stage in escalations.items() if stage == "legal")
     counted = derived_from(snapshot, ("counts", legal),
                            lambda: (totals(rows), aging(rows), stage_counts(rows), class_counts(rows)))
-    collection = derived_from(snapshot, "collection", lambda: collection_by_month(as_of))
+    collection = collection_kept(as_of)
     return Dashboard(as_of=as_of, totals=counted[0], aging=counted[1], stages=counted[2], classes=counted[3],
                      collection=collection, watchlist=limitation_watchlist(as_of, rows, snapshot=snapshot),
                      queue=work_queue(as_of, now, rows, policy=contact_policy()),

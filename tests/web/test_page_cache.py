@@ -147,3 +147,21 @@ def test_what_the_dashboard_keeps_and_updates_by_household_equals_a_fresh_comput
     fresh = build_dashboard(AS_OF, FROZEN)
     assert day_figures(AS_OF).how == "kept" and kept == fresh
     assert fresh.totals.total_fen == 53543 - 10300
+
+
+def test_the_collection_rate_is_summed_again_only_when_money_or_bills_were_added(clerk, examples, monkeypatch):
+    from arrears.services import dashboard
+    calls = []
+    real = dashboard.collection_by_month
+    monkeypatch.setattr(dashboard, "collection_by_month", lambda as_of: calls.append(as_of) or real(as_of))
+    get(clerk, "/")
+    assert len(calls) == 1
+    page = Household(clerk, examples["0104"])
+    assert page.contact().status_code == 302  # a contact adds no money: the sums stand
+    get(clerk, "/")
+    assert len(calls) == 1
+    assert page.pay("50.00", "RATE-1").status_code == 302
+    html = get(clerk, "/")
+    assert len(calls) == 2
+    row = re.search(r'data-testid="rate-2026-05">(.*?)</tr>', html, re.S).group(1)
+    assert "50.00" in row or "50.00" in " ".join(row.split())
