@@ -85,7 +85,13 @@ def money(fen):
     return format_decimal(yuan, MONEY_PATTERN, locale=_locale())
 
 
+def colon():
+    """The colon after a label: full width in Chinese (业主：), ": " in English."""
+    return "：" if _language() == "zh" else ": "
+
+
 def init_app(app):
+    app.add_template_global(colon, "colon")
     app.add_template_filter(ldate, "ldate")
     app.add_template_filter(ldatetime, "ldatetime")
     app.add_template_filter(money, "money")

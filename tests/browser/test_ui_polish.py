@@ -107,3 +107,44 @@ def test_a_form_sent_back_opens_at_the_form_and_one_that_went_through_at_the_top
     assert page.evaluate("scrollY") == 0
     expect(confirmation).to_be_in_viewport()
     expect(page.get_by_test_id("form-errors-alert")).to_have_count(0)
+
+
+def test_the_statement_opens_at_the_oldest_period_still_owing(live_server, logged_in, tmp_path):
+    """Two years of bills, the first twenty paid (2,000.00 on the first due date: credit
+    that settles each new bill as it comes): the statement box (oldest first) opens
+    scrolled to the first period owing, not at paid months."""
+    from datetime import date
+
+    from arrears.models import Unit
+    from arrears.extensions import db
+    from .conftest import months_before, month_end, ESTATE, BUILDING
+    periods = months_before(date.today(), 24)
+    number = "9924"
+    units = tmp_path / "u.csv"
+    units.write_text("estate,building,unit,area_m2,owner_name,owner_phone\n"
+                     f"{ESTATE},{BUILDING},{number},90.00,滚动业主,\n", encoding="utf-8")
+    charges = tmp_path / "c.csv"
+    charges.write_text("estate,building,unit,period,fee_item,amount,due_date\n" + "".join(
+        f"{ESTATE},{BUILDING},{number},{p},物业管理费,100.00,{month_end(p).isoformat()}\n" for p in periods),
+        encoding="utf-8")
+    payments = tmp_path / "p.csv"
+    payments.write_text("estate,building,unit,amount,paid_on,method,reference\n"
+                        f"{ESTATE},{BUILDING},{number},2000.00,{month_end(periods[0]).isoformat()},cash,"
+                        f"SCROLL-{secrets.token_hex(4)}\n", encoding="utf-8")
+    for kind, path in (("units", units), ("charges", charges), ("payments", payments)):
+        live_server.cli("import", kind, path)
+    with live_server.app.app_context():
+        unit_id = db.session.execute(db.select(Unit.id).where(Unit.number == number)).scalar_one()
+        db.session.remove()
+    page = logged_in("clerk")
+    page.goto(f"{live_server.url}/households/{unit_id}")
+    box = page.get_by_test_id("statement-box")
+    first_owing = box.locator("tr[data-owing='1']").first
+    expect(first_owing).to_have_attribute("data-period", periods[20])
+    page.wait_for_function("document.querySelector('[data-testid=statement-box]').scrollTop > 0")
+    inside = page.evaluate("""() => {
+      const box = document.querySelector('[data-testid=statement-box]').getBoundingClientRect();
+      const row = document.querySelector("[data-testid=statement-box] tr[data-owing='1']").getBoundingClientRect();
+      return row.top >= box.top && row.bottom <= box.bottom;
+    }""")
+    assert inside

@@ -53,7 +53,7 @@ def test_the_queue_shows_the_household_window_and_the_estate_fallback(examples, 
     assert hints[REF.format("0103")] == "每周二 19:00–21:00"
     # 0104 has no calls of its own: the estate's (the same calls) with a star.
     assert hints[REF.format("0104")] == "每周二 19:00–21:00 *"
-    assert "本户在该时段 3 次来电中接听 3 次" in html
+    assert "本户在该时段 3 次致电中接听 3 次" in html
 
 
 def test_no_history_anywhere_gives_no_window(examples, client, login):
